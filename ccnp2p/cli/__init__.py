@@ -1,0 +1,1 @@
+"""The ``ccnp2p`` command line."""

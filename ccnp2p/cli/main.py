@@ -1,0 +1,110 @@
+"""``ccnp2p`` entry point: argument parsing and error reporting.
+
+User mistakes and peer failures are one clear line on stderr and a non-zero exit status, never a
+traceback. Set ``CCNP2P_DEBUG=1`` to see tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from ccnp2p import __version__
+from ccnp2p.cli import local
+from ccnp2p.errors import CcnError
+from ccnp2p.store.repo import default_repo_path
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ccnp2p", description="computable content network node")
+    p.add_argument("--version", action="version", version=f"ccnp2p {__version__}")
+    p.add_argument("--repo", type=Path, help="repo dir (default: $CCNP2P_REPO or ~/.ccnp2p)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("init", help="create the repo dir (identity, config)")
+
+    put = sub.add_parser("put", help="add a file; prints its root CID")
+    put.add_argument("path", help="file to add, or - for stdin")
+    put.add_argument("--chunk-bytes", type=int, help="chunk size (1 KiB..1 MiB)")
+    put.add_argument("--no-pin", action="store_true", help="do not pin the root")
+
+    get = sub.add_parser("get", help="write a CID's bytes to stdout or a file")
+    get.add_argument("cid")
+    get.add_argument("-o", "--output", help="output file (default: stdout)")
+    get.add_argument("--offset", type=int, default=0, help="start at this byte")
+
+    stat = sub.add_parser("stat", help="describe a CID (JSON)")
+    stat.add_argument("cid")
+
+    pin = sub.add_parser("pin", help="manage pins")
+    pin_sub = pin.add_subparsers(dest="pin_action", required=True, metavar="ACTION")
+    pin_add = pin_sub.add_parser("add", help="pin CIDs (recursive by default)")
+    pin_add.add_argument("cids", nargs="+")
+    pin_add.add_argument("--direct", action="store_true", help="pin only the block itself")
+    pin_rm = pin_sub.add_parser("rm", help="unpin CIDs")
+    pin_rm.add_argument("cids", nargs="+")
+    pin_sub.add_parser("ls", help="list pins")
+
+    gc = sub.add_parser("gc", help="remove unpinned blocks")
+    gc.add_argument("-q", "--quiet", action="store_true", help="do not list removed CIDs")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    repo = args.repo.expanduser() if args.repo else default_repo_path()
+    cmd = args.command
+    if cmd == "init":
+        return local.cmd_init(repo)
+    if cmd == "put":
+        return local.cmd_put(repo, args.path, chunk_bytes=args.chunk_bytes, pin=not args.no_pin)
+    if cmd == "get":
+        return local.cmd_get(repo, args.cid, output=args.output, offset=args.offset)
+    if cmd == "stat":
+        return local.cmd_stat(repo, args.cid)
+    if cmd == "pin":
+        cids = getattr(args, "cids", [])
+        return local.cmd_pin(
+            repo, args.pin_action, cids, recursive=not getattr(args, "direct", False)
+        )
+    if cmd == "gc":
+        return local.cmd_gc(repo, quiet=args.quiet)
+    raise AssertionError(f"unhandled command {cmd}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("CCNP2P_LOG", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    debug = bool(os.environ.get("CCNP2P_DEBUG"))
+    try:
+        return run(args)
+    except CcnError as exc:
+        if debug:
+            raise
+        print(f"ccnp2p: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); that is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("ccnp2p: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        if debug:
+            raise
+        print(f"ccnp2p: error: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Storage: the repo dir, blockstore, pins, garbage collection, files (chunking and reading)."""
