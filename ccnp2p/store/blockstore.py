@@ -46,6 +46,7 @@ class Blockstore:
         self.gc_lock = RWLock()
         self._lock = threading.Lock()
         self._tmp_seq = 0
+        self._writing: dict[Cid, threading.Event] = {}
         self._clean_tmp()
         self._used = self._scan_used()
 
@@ -141,19 +142,35 @@ class Blockstore:
         if path.exists():
             return False
         with self._lock:
-            if self.max_bytes and self._used + len(data) > self.max_bytes:
-                raise QuotaExceeded(
-                    f"storing {len(data)} bytes would exceed the quota of {self.max_bytes} bytes"
-                )
-            self._used += len(data)
-            self._tmp_seq += 1
-            tmp = self.tmp_dir / f"{os.getpid()}-{threading.get_ident()}-{self._tmp_seq}"
+            other = self._writing.get(cid)
+            if other is None:
+                if path.exists():
+                    return False
+                if self.max_bytes and self._used + len(data) > self.max_bytes:
+                    raise QuotaExceeded(
+                        f"storing {len(data)} bytes would exceed the quota of "
+                        f"{self.max_bytes} bytes"
+                    )
+                self._used += len(data)
+                self._tmp_seq += 1
+                tmp = self.tmp_dir / f"{os.getpid()}-{threading.get_ident()}-{self._tmp_seq}"
+                done = self._writing[cid] = threading.Event()
+        if other is not None:
+            # Another thread is writing the same bytes: wait until they are visible.
+            other.wait()
+            if path.exists():
+                return False
+            return self.put(cid, data, verify=False)  # that writer failed; try ourselves
         try:
             self._write_atomic(tmp, path, data)
         except BaseException:
             with self._lock:
                 self._used -= len(data)
             raise
+        finally:
+            with self._lock:
+                del self._writing[cid]
+            done.set()
         return True
 
     def _write_atomic(self, tmp: Path, path: Path, data: bytes | bytearray | memoryview) -> None:
