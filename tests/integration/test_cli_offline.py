@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+HELLO = "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq"
+
 
 def ccn(repo: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "CCNP2P_REPO": str(repo)}
@@ -77,9 +79,9 @@ def test_stdin_put_matches_file_put(repo_dir: Path, tmp_path: Path) -> None:
     [
         (("get", "not-a-cid"), b"not a CID"),
         (("put", "/no/such/file"), b"no such file"),
-        (("stat", "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq"), b"not in the"),
+        (("stat", HELLO), b"not in the"),
         (
-            ("pin", "rm", "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq"),
+            ("pin", "rm", HELLO),
             b"not pinned",
         ),
         (("put", "-", "--chunk-bytes", "10"), b"chunk size"),
@@ -96,7 +98,5 @@ def test_user_mistakes_are_one_line_errors(
 
 
 def test_uninitialised_repo(tmp_path: Path) -> None:
-    r = ccn(
-        tmp_path / "nothing", "get", "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq"
-    )
+    r = ccn(tmp_path / "nothing", "get", HELLO)
     assert r.returncode == 1 and b"ccnp2p init" in r.stderr
