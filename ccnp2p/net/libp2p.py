@@ -27,6 +27,10 @@ Pitfalls of py-libp2p 0.8.1 that shaped this module:
   :class:`ProtocolNotSupported`.
 * ``NetStream.read`` raises ``StreamEOF`` at end of stream instead of returning ``b""``, and
   ``NetStream.close`` is a half-close (yamux FIN), after which reading still works.
+* Leaving ``BasicHost.run()`` cancels the swarm, whose shutdown code then tries to close the
+  connections from inside the cancelled scope; every await there raises ``Cancelled`` at once, so
+  connections stay open and the peer keeps negotiating streams with a dead host. We call
+  ``host.close()`` ourselves first, shielded and with a deadline.
 * A yamux writer whose peer grants no window for 5 s fails with ``MuxedStreamError`` (seen here as
   :class:`StreamReset`); this is why our protocols use credit and explicit DONE/ABORT messages.
 """
@@ -64,6 +68,7 @@ from ccnp2p.objects.keys import Identity, peer_id_to_str
 logger = logging.getLogger(__name__)
 
 DEFAULT_LISTEN_ADDRS: Final = ("/ip4/127.0.0.1/tcp/0",)
+HOST_CLOSE_TIMEOUT_S: Final = 5.0
 
 
 class Libp2pStream:
@@ -264,7 +269,13 @@ async def open_libp2p_network(
         async with host.run(listen_addrs=listen):
             started = True
             await host.get_network().auto_connector.stop()  # type: ignore[attr-defined]
-            yield Libp2pNetwork(host, identity)
+            try:
+                yield Libp2pNetwork(host, identity)
+            finally:
+                # Close connections and listeners ourselves, shielded: see the module docstring.
+                with trio.CancelScope(shield=True) as scope:
+                    scope.deadline = trio.current_time() + HOST_CLOSE_TIMEOUT_S
+                    await host.close()
     except OSError as exc:
         if started:
             raise

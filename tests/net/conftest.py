@@ -8,15 +8,13 @@ so conformance tests take the ``clock`` fixture explicitly.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 import trio.testing
 
 from ccnp2p.net.base import Network
-from ccnp2p.net.libp2p import open_libp2p_network
 from ccnp2p.net.memory import MemoryNetwork
-from ccnp2p.objects.keys import Identity
+from tests.net.helpers import open_node
 
 
 @pytest.fixture(params=["memory", "libp2p"])
@@ -33,16 +31,6 @@ def clock(net_kind: str) -> trio.testing.MockClock | None:
 async def hub() -> AsyncIterator[MemoryNetwork]:
     async with MemoryNetwork(seed=1, latency_s=0.01) as hub:
         yield hub
-
-
-@asynccontextmanager
-async def open_node(kind: str, hub: MemoryNetwork, seed: int) -> AsyncIterator[Network]:
-    identity = Identity.from_seed_int(seed)
-    if kind == "memory":
-        yield hub.add_host(identity)
-    else:
-        async with open_libp2p_network(identity) as net:
-            yield net
 
 
 # Each node is opened in its own fixture so a libp2p host's nursery lives in one task.

@@ -9,25 +9,12 @@ import trio
 
 from ccnp2p.net.base import Network, Stream
 from ccnp2p.net.errors import NetworkError, ProtocolNotSupported, StreamClosed
+from ccnp2p.net.memory import MemoryNetwork
 from ccnp2p.objects.keys import Identity
+from tests.net.helpers import echo_handler, open_node, read_all
 
 ECHO = "/test/echo/1.0.0"
 GUARD_S = 20  # generous guard for the real-network case; never reached when things work
-
-
-async def read_all(stream: Stream, limit: int = 64 * 1024 * 1024) -> bytes:
-    out = bytearray()
-    while len(out) <= limit:
-        data = await stream.receive_some()
-        if not data:
-            return bytes(out)
-        out += data
-    raise AssertionError("stream sent more than the test expected")
-
-
-async def echo_handler(stream: Stream) -> None:
-    await stream.send_all(await read_all(stream))
-    await stream.close()
 
 
 def introduce(a: Network, b: Network) -> None:
@@ -202,3 +189,24 @@ async def test_reset_reaches_peer(clock: object, alice: Network, bob: Network) -
             await stream.send_all(b"after reset")
     # Data sent before a reset may or may not be seen; the reader must not hang or crash.
     assert len(got) == 1
+
+
+async def test_dial_dead_peer_fails(
+    clock: object, net_kind: str, hub: MemoryNetwork, alice: Network
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with open_node(net_kind, hub, 4) as dave:
+            dave.set_handler(ECHO, echo_handler)
+            introduce(alice, dave)
+            stream = await alice.open_stream(dave.peer_id, ECHO)
+            await stream.send_all(b"unanswered")
+            dave_id = dave.peer_id
+        # dave is gone: the open stream ends (error or EOF), and new streams fail with our error
+        try:
+            assert await read_all(stream) == b""
+        except StreamClosed:
+            pass
+        with pytest.raises(NetworkError):
+            await alice.open_stream(dave_id, ECHO)
+        with pytest.raises(NetworkError):
+            await alice.connect(dave_id, alice.peer_addrs(dave_id))
