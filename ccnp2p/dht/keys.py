@@ -56,7 +56,7 @@ def bucket_index(local: int, other: int) -> int:
 
 
 def random_raw_key_in_bucket(
-    local: int, index: int, rng: random.Random, max_tries: int = 4096
+    local: int, index: int, rng: random.Random, max_tries: int = 1 << 15
 ) -> bytes | None:
     """A random 32-byte raw key whose hash falls in bucket ``index``, or None if too costly.
 

@@ -155,15 +155,12 @@ class ClosestPeersLookup:
         """Advance: expire overdue requests, pick peers to query, or declare the lookup done."""
         if self._state is LookupState.FINISHED:
             return Step(StepKind.FINISHED)
+        self._expire_overdue(now)
         to_query: list[bytes] = []
         answered: int | None = 0
         for _, peer_id in self._order:
             peer = self._peers[peer_id]
             if peer.state is PeerState.WAITING:
-                if now >= peer.deadline:
-                    peer.state = PeerState.UNRESPONSIVE
-                    self._num_waiting -= 1
-                    continue
                 if self._at_capacity():
                     break
                 answered = None  # a close peer is outstanding: cannot finish yet
@@ -245,6 +242,14 @@ class ClosestPeersLookup:
             for _, pid in self._order
             if self._peers[pid].state is PeerState.SUCCEEDED
         ]
+
+    def _expire_overdue(self, now: float) -> None:
+        # A separate pass: the main one may stop at capacity before reaching a far peer whose
+        # deadline passed, and would then keep reporting that deadline as the wake-up time.
+        for peer in self._peers.values():
+            if peer.state is PeerState.WAITING and now >= peer.deadline:
+                peer.state = PeerState.UNRESPONSIVE
+                self._num_waiting -= 1
 
     def _at_capacity(self) -> bool:
         if self._state is LookupState.STALLED:

@@ -38,7 +38,7 @@ from ccnp2p.dht.keys import KEY_BITS, KadKey, bucket_index, peer_key
 K_VALUE: Final = 20
 PING_TIMEOUT_S: Final = 10.0
 MAX_ADDRS_PER_PEER: Final = 16
-REFRESH_DEPTH: Final = 16  # buckets 255..240 are refreshed by random lookups
+REFRESH_DEPTH: Final = 12  # buckets 255..244 are refreshed by random lookups
 
 
 @dataclass(frozen=True, slots=True)
