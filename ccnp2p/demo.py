@@ -23,7 +23,20 @@ from ccnp2p.store.repo import Repo, init_repo
 def sample_corpus(size: int, seed: int = 42) -> bytes:
     """A deterministic text corpus (words from a small vocabulary)."""
     rng = random.Random(seed)
-    words = "the of computable content network peer stream chunk calc result node data".split()
+    words = [
+        "the",
+        "of",
+        "computable",
+        "content",
+        "network",
+        "peer",
+        "stream",
+        "chunk",
+        "calc",
+        "result",
+        "node",
+        "data",
+    ]
     out = io.StringIO()
     while out.tell() < size:
         out.write(" ".join(rng.choice(words) for _ in range(rng.randint(4, 14))) + ".\n")

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from ccnp2p import __version__
-from ccnp2p.cli import local
+from ccnp2p.cli import local, online
+from ccnp2p.cli.remote import DaemonClient
 from ccnp2p.errors import CcnError
 from ccnp2p.store.repo import default_repo_path
 
@@ -54,6 +55,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     gc = sub.add_parser("gc", help="remove unpinned blocks")
     gc.add_argument("-q", "--quiet", action="store_true", help="do not list removed CIDs")
+
+    daemon = sub.add_parser("daemon", help="run a node: libp2p host, DHT, local API")
+    daemon.add_argument("--listen", action="append", default=[], metavar="MULTIADDR")
+    daemon.add_argument("--bootstrap", action="append", default=[], metavar="MULTIADDR")
+    daemon.add_argument("--api-port", type=int, help="API port on 127.0.0.1 (0: any free port)")
+
+    ident = sub.add_parser("id", help="this node's peer id and addresses")
+    ident.add_argument("--json", action="store_true")
+    sub.add_parser("peers", help="connected peers (daemon)")
+    connect = sub.add_parser("connect", help="connect to a peer (daemon)")
+    connect.add_argument("addr", metavar="MULTIADDR", help="/ip4/.../tcp/.../p2p/<peer id>")
+
+    dht = sub.add_parser("dht", help="query the DHT (daemon)")
+    dht_sub = dht.add_subparsers(dest="dht_action", required=True, metavar="ACTION")
+    d_prov = dht_sub.add_parser("provide", help="announce that this node holds CID")
+    d_prov.add_argument("arg", metavar="CID")
+    d_find = dht_sub.add_parser("findprovs", help="list providers of CID")
+    d_find.add_argument("arg", metavar="CID")
+    d_find.add_argument("-n", "--limit", type=int, default=20)
+    d_put = dht_sub.add_parser("put", help="publish VALUE as this node's signed user record")
+    d_put.add_argument("arg", metavar="VALUE")
+    d_get = dht_sub.add_parser("get", help="print the value of a record KEY")
+    d_get.add_argument("arg", metavar="KEY")
     return p
 
 
@@ -62,6 +86,24 @@ def run(args: argparse.Namespace) -> int:
     cmd = args.command
     if cmd == "init":
         return local.cmd_init(repo)
+    if cmd == "daemon":
+        import trio
+
+        from ccnp2p.daemon import run_daemon
+
+        trio.run(run_daemon, repo, args.listen, args.bootstrap, args.api_port)
+        return 0
+    if cmd == "id":
+        return online.cmd_id(repo, as_json=args.json)
+    if cmd == "peers":
+        return online.cmd_peers(repo)
+    if cmd == "connect":
+        return online.cmd_connect(repo, args.addr)
+    if cmd == "dht":
+        return online.cmd_dht(repo, args.dht_action, args.arg, limit=getattr(args, "limit", 20))
+    client = DaemonClient.for_repo(repo) if cmd in ("put", "get", "stat", "pin", "gc") else None
+    if client is not None:
+        return run_online(client, args)
     if cmd == "put":
         return local.cmd_put(repo, args.path, chunk_bytes=args.chunk_bytes, pin=not args.no_pin)
     if cmd == "get":
@@ -76,6 +118,23 @@ def run(args: argparse.Namespace) -> int:
     if cmd == "gc":
         return local.cmd_gc(repo, quiet=args.quiet)
     raise AssertionError(f"unhandled command {cmd}")
+
+
+def run_online(client: DaemonClient, args: argparse.Namespace) -> int:
+    """The same commands, served by the running daemon (which owns the repo)."""
+    cmd = args.command
+    if cmd == "put":
+        return online.put(client, args.path, chunk_bytes=args.chunk_bytes, pin=not args.no_pin)
+    if cmd == "get":
+        return online.get(client, args.cid, output=args.output, offset=args.offset)
+    if cmd == "stat":
+        return online.stat(client, args.cid)
+    if cmd == "pin":
+        cids = getattr(args, "cids", [])
+        return online.pin(
+            client, args.pin_action, cids, recursive=not getattr(args, "direct", False)
+        )
+    return online.gc(client, quiet=args.quiet)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,10 @@ def build_world(n: int, seed: int) -> dict[bytes, RoutingTable]:
 
 
 def run_lookup(
-    tables: dict[bytes, RoutingTable], start: bytes, target: int, dead: frozenset[bytes] = frozenset()
+    tables: dict[bytes, RoutingTable],
+    start: bytes,
+    target: int,
+    dead: frozenset[bytes] = frozenset(),
 ) -> ClosestPeersLookup:
     seeds = [i.peer_id for i in tables[start].closest(target, K)]
     lookup = ClosestPeersLookup(target, seeds, k=K, local_peer_id=start, peer_timeout_s=10)

@@ -1,0 +1,1 @@
+"""The daemon's local HTTP API and read gateway (Starlette app served by Hypercorn on trio)."""

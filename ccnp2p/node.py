@@ -1,0 +1,283 @@
+"""The composition root: one :class:`Node` = identity + store + network + DHT + exchange.
+
+A Node runs over any :class:`~ccnp2p.net.base.Network` (real libp2p in the daemon, simulated
+links in tests and ``sim/``). It owns no sockets and reads no wall clock: everything it waits for
+goes through trio, so the same code runs under virtual time.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import trio
+
+from ccnp2p.dht.config import DhtConfig
+from ccnp2p.dht.node import KadDht
+from ccnp2p.dht.records import ValidatorRegistry
+from ccnp2p.dht.routing import PeerInfo
+from ccnp2p.dht.validators import SignedSeqValidator, make_signed_record, owner_key
+from ccnp2p.errors import CcnError, DecodeError, LocalError, NotFound
+from ccnp2p.net.base import Network
+from ccnp2p.objects import dagcbor
+from ccnp2p.objects.cid import Cid
+from ccnp2p.objects.keys import Identity, peer_id_from_str
+from ccnp2p.objects.model import FileNode, decode_object
+from ccnp2p.store.aio import AsyncBlocks
+from ccnp2p.store.blockstore import Blockstore
+from ccnp2p.store.files import DEFAULT_CHUNK_BYTES, FileReader, ImportResult, import_stream
+from ccnp2p.store.pins import PinSet
+from ccnp2p.transfer.blocks import MAX_WANTS, BlockService
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus  # trio-stubs (via libp2p) hide trio.TaskStatus
+
+log = logging.getLogger(__name__)
+
+USER_NAMESPACE = "/ccn/user/"
+FIND_PROVIDERS_LIMIT = 20
+
+
+def parse_peer_multiaddr(text: str) -> PeerInfo:
+    """``/ip4/1.2.3.4/tcp/4011/p2p/12D3...`` -> PeerInfo(peer id, (``/ip4/1.2.3.4/tcp/4011``,))."""
+    addr, sep, peer = text.strip().rpartition("/p2p/")
+    if not sep or not peer or "/" in peer:
+        raise LocalError(f"bootstrap address must end in /p2p/<peer id>: {text!r}")
+    return PeerInfo(peer_id_from_str(peer), (addr,) if addr else ())
+
+
+def default_validators() -> ValidatorRegistry:
+    """The record namespaces every node validates."""
+    registry = ValidatorRegistry()
+    registry.register(USER_NAMESPACE, SignedSeqValidator(USER_NAMESPACE))
+    return registry
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPlan:
+    """What a read will do: the root, its size, and where the bytes come from."""
+
+    root: Cid
+    size: int
+    local: bool
+    providers: tuple[bytes, ...]
+
+
+class Node:
+    """A ccnp2p peer.
+
+    Args:
+        identity: the node's key (its peer id is the network's).
+        blocks: where blocks live (a repo's blockstore).
+        pins: the repo's pins (None for nodes that never pin, e.g. in some simulations).
+        network: the transport.
+        dht_config: DHT tunables (protocol id, k, timeouts).
+        seed: seeds the node's randomness (deterministic tests and simulations).
+        threaded_io: run disk I/O in worker threads (False under a virtual clock).
+    """
+
+    def __init__(
+        self,
+        identity: Identity,
+        blocks: Blockstore,
+        pins: PinSet | None,
+        network: Network,
+        *,
+        dht_config: DhtConfig | None = None,
+        seed: int = 0,
+        threaded_io: bool = True,
+    ) -> None:
+        if identity.peer_id != network.peer_id:
+            raise ValueError("identity and network disagree on the peer id")
+        self.identity = identity
+        self.blocks = blocks
+        self.ablocks = AsyncBlocks(blocks, threaded=threaded_io)
+        self.pins = pins
+        self.network = network
+        self.dht = KadDht(network, dht_config, validators=default_validators(), seed=seed)
+        self.exchange = BlockService(network, self.ablocks)
+        self._started = trio.Event()
+
+    @property
+    def peer_id(self) -> bytes:
+        return self.identity.peer_id
+
+    async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled (use with ``nursery.start``)."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.dht.run)
+            self._started.set()
+            task_status.started()
+
+    async def bootstrap(self, peers: Sequence[PeerInfo]) -> int:
+        """Join the network through ``peers``; returns how many peers the DHT now knows."""
+        reachable = []
+        for peer in peers:
+            try:
+                await self.network.connect(peer.peer_id, peer.addrs)
+                reachable.append(peer)
+            except CcnError as exc:
+                log.warning("bootstrap peer %s unreachable: %s", peer.peer_id.hex()[:12], exc)
+        if reachable:
+            await self.dht.bootstrap(reachable)
+        return len(self.dht.table)
+
+    # -- content -------------------------------------------------------------------------------
+
+    async def add(
+        self,
+        src: BinaryIO,
+        *,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        pin: bool = True,
+        provide: bool = True,
+        progress: Callable[[int], None] | None = None,
+    ) -> ImportResult:
+        """Import a byte stream (in a worker thread), pin it and announce it."""
+        result = await self.ablocks.run(
+            lambda: import_stream(self.blocks, src, chunk_bytes=chunk_bytes, progress=progress)
+        )
+        if pin and self.pins is not None:
+            self.pins.add(result.root)
+        if provide:
+            await self.provide(result.root)
+        return result
+
+    async def add_bytes(self, data: bytes, **kwargs: object) -> ImportResult:
+        return await self.add(io.BytesIO(data), **kwargs)  # type: ignore[arg-type]
+
+    async def add_path(self, path: Path, **kwargs: object) -> ImportResult:
+        with open(path, "rb") as f:
+            return await self.add(f, **kwargs)  # type: ignore[arg-type]
+
+    async def provide(self, cid: Cid) -> int:
+        """Announce in the DHT that we hold ``cid``; returns how many peers stored it."""
+        try:
+            return await self.dht.provide(cid)
+        except CcnError as exc:
+            log.warning("provide %s failed: %s", cid, exc)
+            return 0
+
+    async def find_providers(self, cid: Cid, limit: int = FIND_PROVIDERS_LIMIT) -> list[PeerInfo]:
+        return await self.dht.find_providers(cid, limit)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def _get_block(self, cid: Cid, providers: Sequence[bytes]) -> bytes:
+        if self.blocks.has(cid):
+            try:
+                return await self.ablocks.get(cid)
+            except NotFound:
+                pass
+        return await self.exchange.get_block(cid, providers)
+
+    async def _fetch_tree(self, node: FileNode, providers: Sequence[bytes]) -> None:
+        """Make every file node of the tree local (chunks are fetched while streaming)."""
+        if node.depth == 0:
+            return
+        for child in node.links:
+            data = await self._get_block(child, providers)
+            sub = decode_object(data, FileNode)
+            assert isinstance(sub, FileNode)
+            await self._fetch_tree(sub, providers)
+
+    async def plan_read(self, cid: Cid) -> ReadPlan:
+        """Resolve ``cid`` to a readable file: locally, or by finding providers and its tree."""
+        providers: tuple[bytes, ...] = ()
+        if not self.blocks.has(cid):
+            infos = await self.find_providers(cid)
+            providers = tuple(p.peer_id for p in infos if p.peer_id != self.peer_id)
+            if not providers:
+                raise NotFound(f"{cid} is not stored here and no provider was found", cid)
+        root = await self._get_block(cid, providers)
+        if cid.is_raw:
+            return ReadPlan(cid, len(root), not providers, providers)
+        obj = decode_object(root)
+        if not isinstance(obj, FileNode):
+            raise DecodeError(f"{cid} is a {obj.TYPE}; only files can be read as bytes for now")
+        if not providers and obj.depth > 0:
+            # Partial local copies: find providers lazily if a subtree is missing.
+            providers = await self._providers_if_missing(cid, obj)
+        await self._fetch_tree(obj, providers)
+        return ReadPlan(cid, obj.size, not providers, providers)
+
+    async def _providers_if_missing(self, cid: Cid, node: FileNode) -> tuple[bytes, ...]:
+        if all(self.blocks.has(c) for c in node.links):
+            return ()
+        infos = await self.find_providers(cid)
+        return tuple(p.peer_id for p in infos if p.peer_id != self.peer_id)
+
+    async def open_reader(
+        self, cid: Cid, offset: int = 0, length: int | None = None, plan: ReadPlan | None = None
+    ) -> AsyncIterator[bytes]:
+        """Stream the bytes of ``cid`` from ``offset``: local blocks first, then providers.
+
+        Fetched blocks are verified and cached in the blockstore (unpinned).
+        """
+        plan = plan or await self.plan_read(cid)
+        reader = FileReader(self.blocks.get, plan.root)
+        refs = list(reader.chunk_refs(offset, length))
+        providers = list(plan.providers)
+        turn = 0
+        for start in range(0, len(refs), MAX_WANTS):
+            batch = refs[start : start + MAX_WANTS]
+            missing = [r.cid for r in batch if not self.blocks.has(r.cid)]
+            fetched: dict[Cid, bytes] = {}
+            if missing:
+                if not providers:
+                    infos = await self.find_providers(plan.root)
+                    providers = [p.peer_id for p in infos if p.peer_id != self.peer_id]
+                fetched = await self._fetch_batch(missing, providers, turn)
+                turn += 1
+            for ref in batch:
+                data = fetched.get(ref.cid)
+                if data is None:
+                    data = await self.ablocks.get(ref.cid)
+                yield data if ref.start == 0 and ref.end == ref.size else data[ref.start : ref.end]
+
+    async def _fetch_batch(
+        self, cids: list[Cid], providers: Sequence[bytes], turn: int
+    ) -> dict[Cid, bytes]:
+        """Fetch ``cids`` from the providers (rotating start), store them, return them."""
+        if not providers:
+            raise NotFound(f"no provider for {cids[0]}", cids[0])
+        order = [providers[(turn + i) % len(providers)] for i in range(len(providers))]
+        got: dict[Cid, bytes] = {}
+        for peer in order:
+            want = [c for c in cids if c not in got]
+            if not want:
+                break
+            try:
+                got.update(await self.exchange.fetch_from(peer, want))
+            except (CcnError, trio.TooSlowError) as exc:
+                log.info("fetch from %s failed: %s", peer.hex()[:12], exc)
+        missing = [c for c in cids if c not in got]
+        if missing:
+            raise NotFound(f"chunk {missing[0]} is unavailable from every provider", missing[0])
+        for cid, data in got.items():
+            await self.ablocks.put(cid, data, verify=False)
+        return got
+
+    # -- small signed records ------------------------------------------------------------------
+
+    async def publish_user_record(self, data: bytes) -> tuple[bytes, int]:
+        """Publish ``data`` under this node's own key ``/ccn/user/<peer id>``; newer seq wins."""
+        key = owner_key(USER_NAMESPACE, self.identity)
+        seq = 1
+        try:
+            current = await self.dht.get_value(key)
+            seq = int(dagcbor.decode(current)["seq"]) + 1
+        except (CcnError, KeyError, TypeError, ValueError):
+            pass
+        value = make_signed_record(self.identity, key, seq, data)
+        await self.dht.put_value(key, value)
+        return key, seq
+
+    async def get_user_record(self, key: bytes) -> bytes:
+        """The data of the best valid record under ``key`` (validated by the DHT)."""
+        value = await self.dht.get_value(key)
+        return bytes(dagcbor.decode(value)["data"])
