@@ -1,0 +1,164 @@
+"""A local testnet of real daemons: N processes on 127.0.0.1, each with its own repo dir.
+
+Used by ``scripts/testnet``, the demo and the integration tests. Daemon ``i`` bootstraps to the
+daemons started before it (up to three), so the network is connected from the start.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 20.0
+
+
+@dataclass
+class Daemon:
+    index: int
+    repo: Path
+    proc: subprocess.Popen[bytes]
+    addr: str = ""
+    api: str = ""
+    log: list[str] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "CCNP2P_REPO": str(self.repo)}
+
+    def cli(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+        """Run ``ccnp2p ARGS`` against this daemon; returns stdout."""
+        res = subprocess.run(
+            [sys.executable, "-m", "ccnp2p.cli.main", *args],
+            env=self.env(),
+            input=input,
+            capture_output=True,
+            timeout=300,
+        )
+        if check and res.returncode != 0:
+            raise RuntimeError(
+                f"ccnp2p {' '.join(args)} on daemon {self.index} failed: {res.stderr.decode()}"
+            )
+        return res.stdout
+
+
+class Testnet:
+    """Start with ``with Testnet(root, n) as net:``; all daemons stop when the block ends."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, root: Path, n: int, *, extra_args: tuple[str, ...] = ()) -> None:
+        self.root = root
+        self.n = n
+        self.extra_args = extra_args
+        self.daemons: list[Daemon] = []
+
+    def __enter__(self) -> Testnet:
+        try:
+            for i in range(self.n):
+                self.daemons.append(self._start(i))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _start(self, i: int) -> Daemon:
+        repo = self.root / f"node{i}"
+        env = {**os.environ, "CCNP2P_REPO": str(repo)}
+        cli = [sys.executable, "-m", "ccnp2p.cli.main"]
+        subprocess.run([*cli, "init"], env=env, check=True, capture_output=True)
+        args = [*cli, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--api-port", "0"]
+        for prev in self.daemons[-3:]:
+            args += ["--bootstrap", prev.addr]
+        proc = subprocess.Popen(
+            [*args, *self.extra_args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        daemon = Daemon(i, repo, proc)
+        self._wait_ready(daemon)
+        return daemon
+
+    def _wait_ready(self, d: Daemon) -> None:
+        assert d.proc.stdout is not None
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        buf = b""
+        fd = d.proc.stdout.fileno()
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if not ready:
+                if d.proc.poll() is not None:
+                    break
+                continue
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            buf += chunk
+            *lines, rest = buf.split(b"\n")
+            buf = rest
+            for raw in lines:
+                line = raw.decode(errors="replace")
+                d.log.append(line)
+                if line.startswith("listening on ") and not d.addr:
+                    d.addr = line.split()[-1]
+                elif line.startswith("API server listening on "):
+                    d.api = line.split()[-1]
+                elif line == "daemon is ready":
+                    return
+        raise RuntimeError(f"daemon {d.index} did not start:\n" + "\n".join(d.log))
+
+    def stop(self) -> list[int]:
+        """SIGTERM every daemon, wait for each, and return their exit codes."""
+        codes = []
+        for d in self.daemons:
+            if d.proc.poll() is None:
+                d.proc.send_signal(signal.SIGTERM)
+        for d in self.daemons:
+            try:
+                codes.append(d.proc.wait(timeout=STOP_TIMEOUT_S))
+            except subprocess.TimeoutExpired:
+                d.proc.kill()
+                codes.append(d.proc.wait())
+            if d.proc.stdout is not None:
+                d.proc.stdout.close()
+        self.daemons = []
+        return codes
+
+
+def main() -> None:
+    import argparse
+    import tempfile
+
+    ap = argparse.ArgumentParser(description="run N ccnp2p daemons on 127.0.0.1")
+    ap.add_argument("n", type=int, nargs="?", default=3)
+    ap.add_argument("--root", type=Path, help="where the repo dirs go (default: a temp dir)")
+    args = ap.parse_args()
+    root = args.root or Path(tempfile.mkdtemp(prefix="ccnp2p-testnet-"))
+    net = Testnet(root, args.n)
+    with net:
+        for d in net.daemons:
+            print(f"node{d.index}: CCNP2P_REPO={d.repo}  {d.addr}  api {d.api}")
+        print(f"{args.n} daemons running; Ctrl-C stops them all", flush=True)
+        try:
+            while all(d.proc.poll() is None for d in net.daemons):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        codes = net.stop()
+    print(f"stopped: exit codes {codes}")
+
+
+if __name__ == "__main__":
+    main()
