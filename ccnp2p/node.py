@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import trio
 
+from ccnp2p.compute.registry import OperatorRegistry
+from ccnp2p.compute.service import ComputeService
 from ccnp2p.dht.config import DhtConfig
+from ccnp2p.dht.namespaces import register_ccn_namespaces
 from ccnp2p.dht.node import KadDht
 from ccnp2p.dht.records import ValidatorRegistry
 from ccnp2p.dht.routing import PeerInfo
@@ -26,7 +30,8 @@ from ccnp2p.net.base import Network
 from ccnp2p.objects import dagcbor
 from ccnp2p.objects.cid import Cid
 from ccnp2p.objects.keys import Identity, peer_id_from_str
-from ccnp2p.objects.model import FileNode, decode_object
+from ccnp2p.objects.model import Calc, FileNode, NamedObject, Operator, decode_object
+from ccnp2p.sched.capability import Hardware
 from ccnp2p.store.aio import AsyncBlocks
 from ccnp2p.store.blockstore import Blockstore
 from ccnp2p.store.files import DEFAULT_CHUNK_BYTES, FileReader, ImportResult, import_stream
@@ -54,7 +59,7 @@ def default_validators() -> ValidatorRegistry:
     """The record namespaces every node validates."""
     registry = ValidatorRegistry()
     registry.register(USER_NAMESPACE, SignedSeqValidator(USER_NAMESPACE))
-    return registry
+    return register_ccn_namespaces(registry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,10 @@ class Node:
         dht_config: DHT tunables (protocol id, k, timeouts).
         seed: seeds the node's randomness (deterministic tests and simulations).
         threaded_io: run disk I/O in worker threads (False under a virtual clock).
+        registry: operators installed here (default: the built-ins and entry points).
+        hardware: what the capability record advertises (default: detected).
+        wall_time: seconds since the epoch, for leases other peers compare (under a virtual
+            clock, pass ``trio.current_time``).
     """
 
     def __init__(
@@ -90,6 +99,9 @@ class Node:
         dht_config: DhtConfig | None = None,
         seed: int = 0,
         threaded_io: bool = True,
+        registry: OperatorRegistry | None = None,
+        hardware: Hardware | None = None,
+        wall_time: Callable[[], float] = time.time,
     ) -> None:
         if identity.peer_id != network.peer_id:
             raise ValueError("identity and network disagree on the peer id")
@@ -100,7 +112,14 @@ class Node:
         self.network = network
         self.dht = KadDht(network, dht_config, validators=default_validators(), seed=seed)
         self.exchange = BlockService(network, self.ablocks)
-        self._started = trio.Event()
+        self.wall_time = wall_time
+        self.compute = ComputeService(
+            self,
+            registry if registry is not None else OperatorRegistry.with_builtins(),
+            hardware if hardware is not None else Hardware.detect(),
+        )
+        self._nursery: trio.Nursery | None = None
+        self._provided: set[Cid] = set()
 
     @property
     def peer_id(self) -> bytes:
@@ -109,9 +128,15 @@ class Node:
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled (use with ``nursery.start``)."""
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             await nursery.start(self.dht.run)
-            self._started.set()
+            await nursery.start(self.compute.run)
             task_status.started()
+
+    def spawn(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
+        """Run a background task for the node's lifetime (e.g. publishing a record)."""
+        assert self._nursery is not None, "Node.run is not running"
+        self._nursery.start_soon(fn, *args)
 
     async def bootstrap(self, peers: Sequence[PeerInfo]) -> int:
         """Join the network through ``peers``; returns how many peers the DHT now knows."""
@@ -156,6 +181,7 @@ class Node:
 
     async def provide(self, cid: Cid) -> int:
         """Announce in the DHT that we hold ``cid``; returns how many peers stored it."""
+        self._provided.add(cid)
         try:
             return await self.dht.provide(cid)
         except CcnError as exc:
@@ -261,6 +287,106 @@ class Node:
         for cid, data in got.items():
             await self.ablocks.put(cid, data, verify=False)
         return got
+
+    # -- objects and calcs ----------------------------------------------------------------------
+
+    async def get_object(
+        self, cid: Cid, expect: type[NamedObject] | None = None, hint: Sequence[bytes] = ()
+    ) -> NamedObject:
+        """A named object by CID: local, else from ``hint`` peers, else from DHT providers."""
+        if self.blocks.has(cid):
+            return decode_object(await self.ablocks.get(cid), expect)
+        peers = [p for p in hint if p != self.peer_id]
+        try:
+            data = await self.exchange.get_block(cid, peers)
+        except NotFound:
+            infos = await self.find_providers(cid)
+            data = await self.exchange.get_block(
+                cid, [p.peer_id for p in infos if p.peer_id != self.peer_id]
+            )
+        return decode_object(data, expect)
+
+    async def calc(
+        self, op: str | Cid, inputs: Sequence[Cid], params: dict[str, object] | None = None
+    ) -> Cid:
+        """Define a calc and return its CID at once. Nothing is computed.
+
+        The calc and operator objects are stored and announced so any peer can fetch them.
+        Commutative operators get their inputs sorted, so input order does not change the CID.
+        """
+        op_cid = op if isinstance(op, Cid) else self.compute.registry.resolve_name(op)
+        op_obj = await self.get_object(op_cid, Operator)
+        assert isinstance(op_obj, Operator)
+        ins = sorted(inputs, key=bytes) if op_obj.commutative else list(inputs)
+        calc = Calc(op=op_cid, inputs=tuple(ins), params=dict(params or {}))
+        if op_obj.impl and self.compute.runs(op_obj):
+            self.compute.registry.check(op_obj).check_params(dict(calc.params), len(ins))
+        data = calc.encode()
+        cid = Cid.for_object(data)
+        await self.ablocks.put(cid, data, verify=False)
+        await self.ablocks.put(op_cid, op_obj.encode(), verify=False)
+        await self.provide(cid)
+        if not self.compute.runs(op_obj):
+            await self.provide(op_cid)  # nobody else may announce an operator we do not run
+        return cid
+
+    async def kind_of(self, cid: Cid, hint: Sequence[bytes] = ()) -> NamedObject | None:
+        """The object behind ``cid`` (None for a raw chunk)."""
+        if cid.is_raw:
+            return None
+        return await self.get_object(cid, None, hint)
+
+    async def size_hint(self, cid: Cid, depth: int = 0) -> int | None:
+        """Bytes behind ``cid`` if known or estimable (a calc: its inputs' total)."""
+        try:
+            if cid.is_raw:
+                return self.blocks.size_of(cid) if self.blocks.has(cid) else None
+            obj = await self.get_object(cid)
+        except CcnError:
+            return None
+        if isinstance(obj, FileNode):
+            return obj.size
+        if isinstance(obj, Calc) and depth < 8:
+            result = self.compute.executor.results.get(cid)
+            if result is not None:
+                return await self.size_hint(result, depth + 1)
+            sizes = [await self.size_hint(c, depth + 1) for c in obj.inputs]
+            return sum(s or 0 for s in sizes)
+        return None
+
+    async def holders(self, cid: Cid) -> set[bytes]:
+        """Peers that hold ``cid`` (for a computed calc: its result)."""
+        result = self.compute.executor.results.get(cid)
+        if result is None and not cid.is_raw:
+            obj = await self.get_object(cid) if self.blocks.has(cid) else None
+            if isinstance(obj, Calc):
+                result = await self.compute.find_result(cid)
+                if result is None:
+                    return set()  # not computed anywhere yet: its bytes are nowhere
+        target = result if result is not None else cid
+        found = {p.peer_id for p in await self.find_providers(target)}
+        found.discard(self.peer_id)
+        if self.holds(target):
+            found.add(self.peer_id)
+        return found
+
+    def holds(self, cid: Cid) -> bool:
+        """Whether we hold all of ``cid`` (we announced it, or it is pinned), not just its root."""
+        if cid in self._provided:
+            return True
+        return self.pins is not None and self.pins.get(cid) is not None
+
+    async def read(
+        self, cid: Cid, offset: int = 0, length: int | None = None, hint: Sequence[bytes] = ()
+    ) -> AsyncIterator[bytes]:
+        """Read any CID: a file or chunk (from wherever it is stored) or a calc (computed)."""
+        obj = None if cid.is_raw else await self.get_object(cid, None, hint)
+        if isinstance(obj, Calc):
+            async for piece in self.compute.open(cid, offset, length):
+                yield piece
+            return
+        async for piece in self.open_reader(cid, offset, length):
+            yield piece
 
     # -- small signed records ------------------------------------------------------------------
 

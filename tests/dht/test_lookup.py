@@ -130,4 +130,4 @@ def test_candidates_are_bounded() -> None:
     lookup = ClosestPeersLookup(0, [peer(1)], k=2, alpha=1)
     lookup.next(0)
     lookup.on_success(peer(1), [peer(i) for i in range(2, 200)])
-    assert len(lookup._order) <= lookup.max_candidates  # noqa: SLF001
+    assert len(lookup._order) <= lookup.max_candidates

@@ -77,7 +77,7 @@ def test_api_refuses_foreign_origins_and_tokenless_writes(net: Testnet) -> None:
     resp = request(net, 0, "GET", "/api/v0/id", {"Origin": "http://evil.example"})
     assert resp.status == 403
     resp.read()
-    host, port = api(net, 0)
+    _host, port = api(net, 0)
     resp = request(net, 0, "GET", "/api/v0/id", {"Host": f"evil.example:{port}"})
     assert resp.status == 403
     resp.read()

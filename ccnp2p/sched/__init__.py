@@ -1,0 +1,1 @@
+"""Placement: capability records, affinity scoring, candidate ranking."""

@@ -1,0 +1,126 @@
+"""Find and rank the peers that could run a calc (DHT lookups + :mod:`ccnp2p.sched.scoring`).
+
+Candidates are the providers of the operator CID (every node provides the operators it runs)
+plus this node when it runs the operator. For each: its capability record (``/ccn/cap/<peer>``)
+and, per input, whether it is among that input's providers. Input sizes come from the inputs'
+file roots; a calc input's size is estimated from its own inputs. Lookups run concurrently and
+a failed one only costs that candidate its details, never the placement.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import trio
+
+from ccnp2p.dht.namespaces import cap_key
+from ccnp2p.errors import CcnError
+from ccnp2p.objects.cid import Cid
+from ccnp2p.objects.model import Calc, Operator, decode_object
+from ccnp2p.objects.records import CapabilityRecord
+from ccnp2p.sched.scoring import DEFAULT_BANDWIDTH, Candidate, Need, Score, rank
+
+if TYPE_CHECKING:
+    from ccnp2p.node import Node
+
+log = logging.getLogger(__name__)
+MAX_CANDIDATES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    calc: Cid
+    op: Operator
+    need: Need
+    candidates: tuple[Candidate, ...]
+    ranking: tuple[Score, ...]
+
+    def explain(self) -> dict[str, object]:
+        from ccnp2p.objects.keys import peer_id_to_str
+
+        return {
+            "calc": str(self.calc),
+            "operator": f"{self.op.name}@{self.op.version}",
+            "affinity": self.op.affinity,
+            "input_bytes": list(self.need.input_bytes),
+            "needs": {"memory": self.need.memory, "gpu_memory": self.need.gpu_memory},
+            "ranking": [
+                {
+                    "peer": peer_id_to_str(s.peer_id),
+                    "cost": round(s.total, 6),
+                    **{k: round(v, 6) for k, v in s.terms.items()},
+                }
+                for s in self.ranking
+            ],
+        }
+
+
+class Placer:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def capability(self, peer: bytes) -> CapabilityRecord | None:
+        if peer == self.node.peer_id:
+            return self.node.compute.capability()
+        try:
+            value = await self.node.dht.get_value(cap_key(peer))
+            rec = decode_object(value, CapabilityRecord)
+        except CcnError:
+            return None
+        assert isinstance(rec, CapabilityRecord)
+        return rec
+
+    async def place(self, calc_cid: Cid, calc: Calc, op: Operator) -> Placement:
+        node = self.node
+        peers: list[bytes] = []
+        if node.compute.runs(op):
+            peers.append(node.peer_id)
+        for info in await node.find_providers(calc.op, MAX_CANDIDATES):
+            if info.peer_id not in peers:
+                peers.append(info.peer_id)
+        sizes = [0] * len(calc.inputs)
+        holders: list[set[bytes]] = [set() for _ in calc.inputs]
+        caps: dict[bytes, CapabilityRecord | None] = {}
+
+        async def input_info(i: int, cid: Cid) -> None:
+            sizes[i] = (await node.size_hint(cid)) or 0
+            holders[i] = await node.holders(cid)
+
+        async def cap_info(peer: bytes) -> None:
+            caps[peer] = await self.capability(peer)
+
+        async with trio.open_nursery() as nursery:
+            for i, cid in enumerate(calc.inputs):
+                nursery.start_soon(input_info, i, cid)
+            for peer in peers:
+                nursery.start_soon(cap_info, peer)
+        cands = []
+        for peer in peers:
+            cap = caps.get(peer)
+            if cap is not None and calc.op not in cap.ops and peer != node.peer_id:
+                continue  # stale provider record: it no longer runs the operator
+            hw = cap.hardware if cap is not None else {}
+            cands.append(
+                Candidate(
+                    peer_id=peer,
+                    holds=tuple(peer in h for h in holders),
+                    cpu=hw.get("cpu", 1),
+                    memory=hw.get("memory", 0),
+                    gpu_memory=hw.get("gpu_memory", 0),
+                    bandwidth=float(cap.bandwidth) if cap and cap.bandwidth else DEFAULT_BANDWIDTH,
+                    load=cap.load if cap else 0,
+                    price=cap.price if cap else 0,
+                    is_self=peer == node.peer_id,
+                )
+            )
+        res = op.resources
+        need = Need(
+            affinity=op.affinity,
+            input_bytes=tuple(sizes),
+            memory=res.get("memory", 0),
+            gpu_memory=res.get("gpu_memory", 0),
+            cpu=res.get("cpu", 1),
+        )
+        return Placement(calc_cid, op, need, tuple(cands), tuple(rank(need, cands)))
