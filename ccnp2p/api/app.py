@@ -8,6 +8,7 @@ says whose fault it is (4xx: the request, 502: a peer, 500: us).
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from ccnp2p.net.errors import NetworkError
 from ccnp2p.node import Node, ReadPlan, parse_peer_multiaddr
 from ccnp2p.objects.cid import Cid
 from ccnp2p.objects.keys import peer_id_to_str
+from ccnp2p.objects.model import Calc, FileNode
 from ccnp2p.store.gc import collect_garbage
 from ccnp2p.store.pins import PinKind
 from ccnp2p.store.repo import Repo
@@ -165,11 +167,34 @@ def build_app(ctx: ApiContext) -> Starlette:
             # Headers are gone; end the body short so Content-Length tells the client.
             log.warning("read of %s failed mid-stream: %s", plan.root, exc)
 
+    async def _live(cid: Cid, offset: int, length: int | None) -> AsyncIterator[bytes]:
+        try:
+            async for piece in node.read(cid, offset, length):
+                yield piece
+        except CcnError as exc:
+            # No Content-Length on a live calc: abort so the client sees a broken transfer.
+            log.warning("computing %s failed mid-stream: %s", cid, exc)
+            raise
+
+    async def _plan(cid: Cid) -> ReadPlan | None:
+        """A file plan for ``cid`` (a calc with a known result reads that); None: compute live."""
+        obj = await node.kind_of(cid)
+        if isinstance(obj, Calc):
+            result = await node.compute.find_result(cid)
+            if result is None:
+                return None
+            return await node.plan_read(result)
+        return await node.plan_read(cid)
+
     async def cat(request: Request) -> Response:
         cid = _cid(request)
         offset = _int_param(request, "offset", 0) or 0
         length = _int_param(request, "length", None)
-        plan = await node.plan_read(cid)
+        plan = await _plan(cid)
+        if plan is None:
+            return StreamingResponse(
+                _live(cid, offset, length), media_type="application/octet-stream"
+            )
         end = plan.size if length is None else min(plan.size, offset + length)
         size = max(0, end - offset)
         headers = {"Content-Length": str(size), "X-Ccn-Size": str(plan.size)}
@@ -179,10 +204,12 @@ def build_app(ctx: ApiContext) -> Starlette:
 
     async def gateway(request: Request) -> Response:
         cid = _cid(request)
-        plan = await node.plan_read(cid)
-        rng = parse_range(request.headers.get("range"), plan.size)
+        plan = await _plan(cid)
         headers = {"Accept-Ranges": "bytes", "Cache-Control": "public, max-age=29030400, immutable"}
         headers["ETag"] = f'"{cid}"'
+        if plan is None:
+            return _gateway_live(cid, request.headers.get("range"), headers)
+        rng = parse_range(request.headers.get("range"), plan.size)
         if rng is None:
             headers["Content-Length"] = str(plan.size)
             return StreamingResponse(
@@ -201,11 +228,77 @@ def build_app(ctx: ApiContext) -> Starlette:
             headers=headers,
         )
 
+    def _gateway_live(cid: Cid, range_header: str | None, headers: dict[str, str]) -> Response:
+        """A calc being computed: its size is unknown, so only ``start-end`` ranges are exact."""
+        rng = parse_open_range(range_header)
+        if rng is None:
+            return StreamingResponse(
+                _live(cid, 0, None), media_type="application/octet-stream", headers=headers
+            )
+        start, stop = rng
+        if stop is None:
+            return StreamingResponse(
+                _live(cid, start, None), media_type="application/octet-stream", headers=headers
+            )
+        headers["Content-Range"] = f"bytes {start}-{stop - 1}/*"
+        return StreamingResponse(
+            _live(cid, start, stop - start),
+            status_code=206,
+            media_type="application/octet-stream",
+            headers=headers,
+        )
+
+    async def calc(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+            op = str(body["op"])
+            inputs = [Cid.parse(str(c)) for c in body["inputs"]]
+            params = body.get("params", {})
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LocalError(f"calc needs JSON {{op, inputs, params}}: {exc}") from exc
+        if not isinstance(params, dict):
+            raise LocalError("params must be a JSON object")
+        cid = await node.calc(op, inputs, params)
+        return JSONResponse({"cid": str(cid)})
+
+    async def ops(request: Request) -> Response:
+        out = [
+            {
+                "cid": str(op.cid),
+                "name": op.name,
+                "version": op.version,
+                "impl": op.impl,
+                "affinity": op.affinity,
+                "stream": op.stream,
+                "seek": op.seek,
+                "deterministic": op.deterministic,
+                "resources": op.resources,
+            }
+            for op in node.compute.registry.operators()
+        ]
+        return JSONResponse({"operators": sorted(out, key=lambda o: str(o["name"]))})
+
+    async def explain(request: Request) -> Response:
+        cid = _cid(request)
+        placement = await node.compute.plan(cid)
+        return JSONResponse(placement.explain())
+
     async def stat(request: Request) -> Response:
         cid = _cid(request)
         if not node.blocks.has(cid):
-            await node.plan_read(cid)  # fetch the root (and file tree) from providers
+            obj = await node.kind_of(cid)  # fetch the root object from providers
+            if isinstance(obj, FileNode):
+                await node.plan_read(cid)  # and the file tree
         info = await node.ablocks.run(lambda: stat_object(repo, cid))
+        obj = await node.kind_of(cid)
+        if isinstance(obj, Calc):
+            result = await node.compute.find_result(cid)
+            info.update(
+                op=str(obj.op),
+                inputs=[str(c) for c in obj.inputs],
+                params=obj.params,
+                result=str(result) if result else None,
+            )
         return JSONResponse(info)
 
     async def pin_add(request: Request) -> Response:
@@ -280,6 +373,9 @@ def build_app(ctx: ApiContext) -> Starlette:
         ("/api/v0/pin/rm/{cid}", pin_rm, "POST"),
         ("/api/v0/pin/ls", pin_ls, "GET"),
         ("/api/v0/gc", gc, "POST"),
+        ("/api/v0/calc", calc, "POST"),
+        ("/api/v0/ops", ops, "GET"),
+        ("/api/v0/explain/{cid}", explain, "GET"),
         ("/api/v0/dht/provide/{cid}", dht_provide, "POST"),
         ("/api/v0/dht/findprovs/{cid}", dht_findprovs, "GET"),
         ("/api/v0/dht/put", dht_put, "POST"),
@@ -291,6 +387,21 @@ def build_app(ctx: ApiContext) -> Starlette:
         for path, fn, method in r
     ]
     return Starlette(routes=routes)
+
+
+def parse_open_range(header: str | None) -> tuple[int, int | None] | None:
+    """A ``bytes=start-[end]`` range when the total size is not known yet."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _sep, last = header.removeprefix("bytes=").strip().partition("-")
+    try:
+        start = int(first)
+        stop = int(last) + 1 if last else None
+    except ValueError:
+        return None
+    if start < 0 or (stop is not None and stop <= start):
+        return None
+    return (start, stop)
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -43,6 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     stat = sub.add_parser("stat", help="describe a CID (JSON)")
     stat.add_argument("cid")
+    stat.add_argument(
+        "--explain", action="store_true", help="for a calc: where it would run and why (daemon)"
+    )
+
+    calc = sub.add_parser("calc", help="define a calc; prints its CID and computes nothing")
+    calc.add_argument("op", help="operator name (see `ccnp2p ops`) or operator CID")
+    calc.add_argument("inputs", nargs="*", metavar="INPUT", help="input CIDs (files or calcs)")
+    calc.add_argument(
+        "--param", "-p", action="append", default=[], metavar="K=V", help="k=v or k:=JSON"
+    )
+    ops = sub.add_parser("ops", help="operators installed on this node (daemon)")
+    ops.add_argument("--json", action="store_true")
 
     pin = sub.add_parser("pin", help="manage pins")
     pin_sub = pin.add_subparsers(dest="pin_action", required=True, metavar="ACTION")
@@ -99,6 +111,12 @@ def run(args: argparse.Namespace) -> int:
         return online.cmd_peers(repo)
     if cmd == "connect":
         return online.cmd_connect(repo, args.addr)
+    if cmd == "calc":
+        return online.cmd_calc(repo, args.op, args.inputs, args.param)
+    if cmd == "ops":
+        return online.cmd_ops(repo, as_json=args.json)
+    if cmd == "stat" and args.explain:
+        return online.explain(online.need_daemon(repo), args.cid)
     if cmd == "dht":
         return online.cmd_dht(repo, args.dht_action, args.arg, limit=getattr(args, "limit", 20))
     client = DaemonClient.for_repo(repo) if cmd in ("put", "get", "stat", "pin", "gc") else None

@@ -172,3 +172,53 @@ def cmd_dht(repo_path: Path, action: str, arg: str, *, limit: int) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     return 0
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``k=v``: v becomes an int, a float, true/false, or stays a string; ``k:=JSON`` is JSON."""
+    if ":=" in text:
+        key, raw = text.split(":=", 1)
+        try:
+            return key, json.loads(raw)
+        except ValueError as exc:
+            raise LocalError(f"--param {key}: invalid JSON: {exc}") from None
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise LocalError(f"--param must be key=value, not {text!r}")
+    for conv in (int, float):
+        try:
+            return key, conv(value)
+        except ValueError:
+            pass
+    if value in ("true", "false"):
+        return key, value == "true"
+    return key, value
+
+
+def cmd_calc(repo_path: Path, op: str, inputs: list[str], params: list[str]) -> int:
+    client = need_daemon(repo_path)
+    body = {
+        "op": op,
+        "inputs": [str(Cid.parse(c)) for c in inputs],
+        "params": dict(parse_param(p) for p in params),
+    }
+    res = client.json("POST", "/api/v0/calc", body=json.dumps(body).encode())
+    print(res["cid"])
+    return 0
+
+
+def cmd_ops(repo_path: Path, *, as_json: bool) -> int:
+    ops = need_daemon(repo_path).json("GET", "/api/v0/ops")["operators"]
+    if as_json:
+        _print_json(ops)
+        return 0
+    for op in ops:
+        flags = ",".join(f for f in ("stream", "seek", "deterministic") if op[f])
+        print(f"{op['name']:<12} {op['affinity']:<7} {flags:<28} {op['cid']}")
+    return 0
+
+
+def explain(client: DaemonClient, cid_text: str) -> int:
+    cid = str(Cid.parse(cid_text))
+    _print_json(client.json("GET", client.cid_path("/api/v0/explain", cid)))
+    return 0
