@@ -23,6 +23,7 @@ from ccnp2p.dht.config import DhtConfig
 from ccnp2p.net.libp2p import open_libp2p_network
 from ccnp2p.node import Node, parse_peer_multiaddr
 from ccnp2p.objects.keys import peer_id_to_str
+from ccnp2p.sched.capability import Hardware
 from ccnp2p.store.repo import Repo
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,18 @@ async def run_daemon(
         token = load_or_create_token(repo_path)
         dht_config = DhtConfig(protocol_id=cfg.network.kad_protocol)
         async with open_libp2p_network(repo.identity, listen_addrs) as network:
-            node = Node(repo.identity, repo.blocks, repo.pins, network, dht_config=dht_config)
+            cc = cfg.compute
+            hardware = Hardware.detect(
+                gpu=cc.gpu, gpu_memory=cc.gpu_memory, bandwidth=cc.bandwidth, price=cc.price
+            )
+            node = Node(
+                repo.identity,
+                repo.blocks,
+                repo.pins,
+                network,
+                dht_config=dht_config,
+                hardware=hardware,
+            )
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_watch_signals, nursery.cancel_scope)
                 await nursery.start(node.run)

@@ -278,6 +278,20 @@ def build_app(ctx: ApiContext) -> Starlette:
         ]
         return JSONResponse({"operators": sorted(out, key=lambda o: str(o["name"]))})
 
+    async def executions(request: Request) -> Response:
+        out = [
+            {
+                "calc": str(e.calc),
+                "op": e.op,
+                "output_bytes": e.output_bytes,
+                "result": str(e.result) if e.result else None,
+                "error": e.error,
+                "seconds": round(e.finished - e.started, 3) if e.finished is not None else None,
+            }
+            for e in node.compute.executor.history
+        ]
+        return JSONResponse({"executions": out})
+
     async def explain(request: Request) -> Response:
         cid = _cid(request)
         placement = await node.compute.plan(cid)
@@ -375,6 +389,7 @@ def build_app(ctx: ApiContext) -> Starlette:
         ("/api/v0/gc", gc, "POST"),
         ("/api/v0/calc", calc, "POST"),
         ("/api/v0/ops", ops, "GET"),
+        ("/api/v0/executions", executions, "GET"),
         ("/api/v0/explain/{cid}", explain, "GET"),
         ("/api/v0/dht/provide/{cid}", dht_provide, "POST"),
         ("/api/v0/dht/findprovs/{cid}", dht_findprovs, "GET"),

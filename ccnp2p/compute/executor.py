@@ -15,6 +15,7 @@ and recorded locally but never announced as *the* result of the calc.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -36,7 +37,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KEEP_FINISHED_S: Final = 60.0
+HISTORY: Final = 1000
 MAX_RUNNING: Final = 64
+
+
+@dataclass(slots=True)
+class ExecutionInfo:
+    """One execution on this node, as ``ccnp2p executions`` reports it."""
+
+    calc: Cid
+    op: str
+    started: float
+    finished: float | None = None
+    output_bytes: int = 0
+    result: Cid | None = None
+    error: str = ""
+    requested_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +88,7 @@ class Executor:
         self.failures = 0
         self._nursery: trio.Nursery | None = None
         self._slots = trio.Semaphore(MAX_RUNNING)
+        self.history: deque[ExecutionInfo] = deque(maxlen=HISTORY)
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -114,6 +131,9 @@ class Executor:
         impl = self.registry.check(job.op)
         inputs: list[StreamInput] = []
         self.executions += 1
+        info = ExecutionInfo(job.calc_cid, f"{job.op.name}@{job.op.version}", trio.current_time())
+        info.requested_by = hint[0].hex() if hint else ""
+        self.history.append(info)
         log.info("executing %s (%s) on %d inputs", job.calc_cid, job.op.name, len(job.calc.inputs))
         try:
             async with self._slots:
@@ -126,17 +146,22 @@ class Executor:
             self.failures += 1
             log.warning("calc %s failed: %s", job.calc_cid, exc)
             await live.fail(f"{exc.code}: {exc}")
+            info.error = str(exc)
             return
         except Exception as exc:  # an operator bug must not take the node down
             self.failures += 1
             log.exception("operator %s crashed on %s", job.op.name, job.calc_cid)
             await live.fail(f"operator-crashed: {type(exc).__name__}: {exc}")
+            info.error = f"operator crashed: {exc}"
             return
         finally:
             for inp in inputs:
                 with trio.CancelScope(shield=True):
                     await inp.aclose()
         self.results[job.calc_cid] = result
+        info.finished = trio.current_time()
+        info.output_bytes = live.produced
+        info.result = result
         if job.op.deterministic:
             await self._announce(job.calc_cid, result)
         await trio.sleep(KEEP_FINISHED_S)

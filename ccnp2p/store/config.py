@@ -33,10 +33,19 @@ class ApiConfig:
 
 
 @dataclass(slots=True)
+class ComputeConfig:
+    gpu: str = ""  # GPU kind to advertise ("" = none); the demo and tests declare simulated ones
+    gpu_memory: int = 0  # bytes
+    bandwidth: int = 0  # bytes/s advertised to schedulers (0 = unknown)
+    price: int = 0  # settlement units per CPU-second
+
+
+@dataclass(slots=True)
 class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
 
     @classmethod
     def load(cls, path: Path) -> Config:
