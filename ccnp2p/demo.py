@@ -1,7 +1,13 @@
-"""The demo behind ``scripts/demo``: what a newcomer runs first.
+"""The demo behind ``scripts/demo``: a local network of daemons doing a real computation.
 
-Stage 1 (foundation): a local repo, a sample file put, read back, its CID and chunk layout shown,
-a random-access read, a corrupted block caught. Later stages add a network of daemons computing.
+Four daemons on 127.0.0.1 (separate processes, real libp2p): ``node0`` holds a text corpus,
+``node1`` advertises a (simulated) GPU, ``node2`` is the reader, ``node3`` is a bystander. The
+reader defines ``forward(model, embed(model, tokenize(corpus)))`` with a tiny transformer whose
+weights are themselves a calc (``init_model`` from a seed), then reads it. The network decides
+where each step runs (tokenize next to the corpus, the model steps on the GPU node), streams the
+result back, and the demo checks the bytes against the same operators run locally, in process.
+
+``--offline`` runs the foundation demo instead (one repo, no network).
 """
 
 from __future__ import annotations
@@ -11,13 +17,21 @@ import hashlib
 import io
 import json
 import random
+import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
-from ccnp2p.cli.local import stat_object
-from ccnp2p.errors import CorruptBlock
-from ccnp2p.store.files import FileReader, import_stream
-from ccnp2p.store.repo import Repo, init_repo
+import trio
+
+from ccnp2p.store.config import Config
+from ccnp2p.testnet import Daemon, Testnet
+
+MODEL = {"seed": 7, "vocab": 256, "d_model": 32, "n_layers": 2, "n_heads": 2, "d_ff": 64}
+MODEL["max_len"] = 64
+WINDOW = 64
+ROLES = {0: "data holder", 1: "GPU node", 2: "reader", 3: "bystander"}
 
 
 def sample_corpus(size: int, seed: int = 42) -> bytes:
@@ -43,37 +57,143 @@ def sample_corpus(size: int, seed: int = 42) -> bytes:
     return out.getvalue().encode()[:size]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description="ccnp2p demo")
-    ap.add_argument("--size", type=int, default=3 * 1024 * 1024 + 12345)
-    args = ap.parse_args()
+def configure(i: int, cfg: Config) -> None:
+    if i == 1:
+        cfg.compute.gpu = "sim-gpu-16G"
+        cfg.compute.gpu_memory = 16 << 30
+
+
+def params(p: dict[str, Any]) -> list[str]:
+    return [a for k, v in p.items() for a in ("--param", f"{k}={v}")]
+
+
+async def local_result(corpus: bytes) -> bytes:
+    """The same DAG computed in this process, operator by operator."""
+    from ccnp2p.compute.local import run_local
+    from ccnp2p.compute.registry import OperatorRegistry
+
+    reg = OperatorRegistry.with_builtins(entry_points_too=False)
+
+    def impl(name: str) -> Any:
+        return reg.get(reg.resolve_name(name))[1]
+
+    model = await run_local(impl("init_model"), [], dict(MODEL))
+    tokens = await run_local(impl("tokenize"), [corpus])
+    emb = await run_local(impl("embed"), [model, tokens])
+    return await run_local(impl("forward"), [model, emb], {"window": WINDOW})
+
+
+def network_demo(corpus_bytes: int) -> None:
+    corpus = sample_corpus(corpus_bytes)
+    with tempfile.TemporaryDirectory(prefix="ccnp2p-demo-") as tmp:
+        print("starting 4 daemons on 127.0.0.1 ...", flush=True)
+        with Testnet(Path(tmp), 4, configure=configure) as net:
+            d = net.daemons
+            ids = {json.loads(x.cli("id", "--json"))["id"]: i for i, x in enumerate(d)}
+            for i, x in enumerate(d):
+                print(f"  node{i} ({ROLES[i]:<11}) {x.addr}")
+            src = Path(tmp) / "corpus.txt"
+            src.write_bytes(corpus)
+            corpus_cid = d[0].cli("put", str(src)).decode().strip()
+            print(f"\nnode0 put the corpus: {len(corpus)} bytes -> {corpus_cid}")
+            reader = d[2]
+            model = _calc(reader, "init_model", [], MODEL)
+            tokens = _calc(reader, "tokenize", [corpus_cid], {})
+            emb = _calc(reader, "embed", [model, tokens], {})
+            out = _calc(reader, "forward", [model, emb], {"window": WINDOW})
+            steps = {model: "init_model", tokens: "tokenize", emb: "embed", out: "forward"}
+            print("node2 defined (nothing computed yet):")
+            for cid, name in steps.items():
+                print(f"  {name:<10} {cid}")
+            t0 = time.monotonic()
+            got = reader.cli("get", out)
+            took = time.monotonic() - t0
+            print(f"\nnode2 read forward(...): {len(got)} bytes in {took:.1f} s")
+            _where(d, ids, steps)
+            _why(reader, ids, emb, tokens, out)
+            expected = trio.run(local_result, corpus)
+            same = hashlib.sha256(got).hexdigest() == hashlib.sha256(expected).hexdigest()
+            print(f"\nbytes identical to a local computation: {same}")
+            again = d[3].cli("get", out)
+            print(f"node3 read it too: identical {again == got}, recomputed nothing")
+            if not same or again != got:
+                sys.exit("demo failed: the network's result differs from the local one")
+
+
+def _calc(d: Daemon, op: str, inputs: list[str], p: dict[str, Any]) -> str:
+    return d.cli("calc", op, *inputs, *params(p)).decode().strip()
+
+
+def _where(d: list[Daemon], ids: dict[str, int], steps: dict[str, str]) -> None:
+    print("\nwhere each step ran:")
+    for i, x in enumerate(d):
+        execs = _executions(x)
+        for e in execs:
+            name = steps.get(e["calc"], e["op"])
+            print(f"  {name:<10} on node{i} ({ROLES[i]}), {e['output_bytes']} bytes out")
+
+
+def _executions(d: Daemon) -> list[dict[str, Any]]:
+    import http.client
+
+    host, port = d.api.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.request("GET", "/api/v0/executions")
+    body = json.loads(conn.getresponse().read())
+    return list(body["executions"])
+
+
+def _why(reader: Daemon, ids: dict[str, int], *calcs: str) -> None:
+    print("\nwhy (the reader's placement scores; lower cost wins):")
+    for cid in calcs:
+        info = json.loads(reader.cli("stat", "--explain", cid))
+        print(f"  {info['operator']} ({info['affinity']} affinity), inputs {info['input_bytes']}")
+        for r in info["ranking"][:3]:
+            print(
+                f"    node{ids.get(r['peer'], '?')}: cost {r['cost']:.4f} s = "
+                f"transfer {r['transfer_s']:.4f} + compute {r['compute_s']:.4f} "
+                f"+ load {r['load_s']:.4f}  (bytes moved {int(r['bytes_moved'])})"
+            )
+
+
+def offline_demo(size: int) -> None:
+    from ccnp2p.cli.local import stat_object
+    from ccnp2p.errors import CorruptBlock
+    from ccnp2p.store.files import FileReader, import_stream
+    from ccnp2p.store.repo import Repo, init_repo
+
     with tempfile.TemporaryDirectory(prefix="ccnp2p-demo-") as tmp:
         path = Path(tmp) / "repo"
         ident = init_repo(path)
         print(f"repo: {path}\npeer id: {ident.peer_id_str}\n")
-        data = sample_corpus(args.size)
+        data = sample_corpus(size)
         with Repo(path) as repo:
             res = import_stream(repo.blocks, io.BytesIO(data), chunk_bytes=256 * 1024)
             repo.pins.add(res.root)
             print(f"put {res.size} bytes -> {res.root}")
             print(json.dumps(stat_object(repo, res.root), indent=2))
             reader = FileReader(repo.blocks.get, res.root)
-            print("\nchunks:")
             for ref in reader.chunk_refs():
                 print(f"  @{ref.file_offset:>9}  {ref.size:>7} B  {ref.cid}")
             back = reader.read()
-            ok = hashlib.sha256(back).digest() == hashlib.sha256(data).digest()
-            print(f"\nread back: {len(back)} bytes, identical: {ok}")
-            mid = len(data) // 2
-            print(f"random access @{mid}: {reader.read(mid, 60)!r}")
-            victim = next(iter(reader.chunk_refs(mid, 1))).cid
+            print(f"read back identical: {back == data}")
+            victim = next(iter(reader.chunk_refs(len(data) // 2, 1))).cid
             next((path / "blocks").rglob(str(victim))).write_bytes(b"bit rot")
             try:
-                reader.read(mid, 10)
+                reader.read(len(data) // 2, 10)
             except CorruptBlock as exc:
                 print(f"corrupted block detected, not served: {exc}")
-            if not ok:
-                raise SystemExit("demo failed: bytes differ")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="ccnp2p demo")
+    ap.add_argument("--offline", action="store_true", help="single-repo foundation demo")
+    ap.add_argument("--size", type=int, default=20_000, help="corpus bytes")
+    args = ap.parse_args()
+    if args.offline:
+        offline_demo(args.size)
+    else:
+        network_demo(args.size)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+
+from ccnp2p.store.config import Config
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
@@ -53,10 +56,18 @@ class Testnet:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, root: Path, n: int, *, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        root: Path,
+        n: int,
+        *,
+        extra_args: tuple[str, ...] = (),
+        configure: Callable[[int, Config], None] | None = None,
+    ) -> None:
         self.root = root
         self.n = n
         self.extra_args = extra_args
+        self.configure = configure
         self.daemons: list[Daemon] = []
 
     def __enter__(self) -> Testnet:
@@ -81,6 +92,10 @@ class Testnet:
         env = {**os.environ, "CCNP2P_REPO": str(repo)}
         cli = [sys.executable, "-m", "ccnp2p.cli.main"]
         subprocess.run([*cli, "init"], env=env, check=True, capture_output=True)
+        if self.configure is not None:
+            cfg = Config.load(repo / "config.toml")
+            self.configure(i, cfg)
+            cfg.save(repo / "config.toml")
         args = [*cli, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--api-port", "0"]
         for prev in self.daemons[-3:]:
             args += ["--bootstrap", prev.addr]

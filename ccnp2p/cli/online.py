@@ -85,7 +85,8 @@ def get(client: DaemonClient, cid_text: str, *, output: str | None, offset: int)
     resp = client.request(
         "GET", client.cid_path("/api/v0/cat", str(cid)), params={"offset": offset}
     )
-    total = int(resp.headers.get("Content-Length", "0"))
+    length = resp.headers.get("Content-Length")
+    total = int(length) if length is not None else None  # a calc still computing: unknown
     bar = Progress(total, "get")
     if output is None or output == "-":
         _copy(resp, sys.stdout.buffer, bar, total)
@@ -99,7 +100,7 @@ def get(client: DaemonClient, cid_text: str, *, output: str | None, offset: int)
     return 0
 
 
-def _copy(resp: http.client.HTTPResponse, out: BinaryIO, bar: Progress, total: int) -> None:
+def _copy(resp: http.client.HTTPResponse, out: BinaryIO, bar: Progress, total: int | None) -> None:
     done = 0
     try:
         while True:
@@ -111,7 +112,7 @@ def _copy(resp: http.client.HTTPResponse, out: BinaryIO, bar: Progress, total: i
             bar.advance(len(data))
     except http.client.IncompleteRead as exc:
         raise RemoteError(f"transfer broke off after {done + len(exc.partial)} bytes") from exc
-    if done != total:
+    if total is not None and done != total:
         raise RemoteError(f"transfer broke off after {done} of {total} bytes")
 
 
