@@ -7,6 +7,7 @@ locally (ledger and blockstore) before it talks to anyone, so a failed delivery 
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,8 @@ from ccnp2p.objects.cid import Cid
 from ccnp2p.objects.keys import PublicKey, peer_id_to_str
 from ccnp2p.objects.model import Content, decode_object
 from ccnp2p.objects.records import IndexRecord, Receipt, ShareRecord
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +120,7 @@ async def share_cid(svc: SettleService, cid: Cid, to: bytes, *, prev: Cid | None
         link = earlier.prev
     msg = {"kind": wire.Kind.SHARE.value, "share": rec.encode(), "chain": chain}
     try:
-        await wire.request(node.network, to, msg)
+        await wire.request(node, to, msg)
         return Shared(rec, True)
     except (CcnError, NetworkError, trio.TooSlowError):
         return Shared(rec, False)
@@ -154,11 +157,12 @@ async def _quiet_claim(svc: SettleService, cid: Cid) -> Content | None:
 async def _ask_countersign(svc: SettleService, owner: bytes, rec: IndexRecord) -> IndexRecord:
     msg = {"kind": wire.Kind.COUNTERSIGN.value, "index": rec.encode()}
     try:
-        answer = await wire.request(svc.node.network, owner, msg)
+        answer = await wire.request(svc.node, owner, msg)
         signed = decode_object(wire.field_of(answer, "index", bytes), IndexRecord)
         assert isinstance(signed, IndexRecord)
         signed.verify()
-    except (CcnError, NetworkError, trio.TooSlowError):
+    except (CcnError, NetworkError, trio.TooSlowError) as exc:
+        log.info("no countersign from %s: %s", owner.hex()[:12], exc)
         return rec
     same = signed.fields() == rec.fields() and signed.sig == rec.sig
     return signed if same and signed.two_way else rec

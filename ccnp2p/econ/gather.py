@@ -132,7 +132,7 @@ class Gatherer:
     async def _query(self, peer: bytes, target: Cid) -> list[IndexRecord]:
         msg = {"kind": wire.Kind.INDEX_QUERY.value, "target": target}
         try:
-            answer = await wire.request(self.node.network, peer, msg)
+            answer = await wire.request(self.node, peer, msg)
             blobs = wire.field_of(answer, "records", list)[: wire.MAX_RECORDS_PER_ANSWER]
             out = []
             for blob in blobs:

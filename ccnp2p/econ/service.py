@@ -173,7 +173,7 @@ class SettleService:
 
     async def _send(self, peer: bytes, message: bytes) -> bool:
         try:
-            await wire.request(self.node.network, peer, dagcbor.decode(message))
+            await wire.request(self.node, peer, dagcbor.decode(message))
             return True
         except (CcnError, NetworkError, trio.TooSlowError) as exc:
             self.delivery_failures += 1

@@ -19,14 +19,16 @@ A refusal is ``{ok: false, error: <code>, reason: <text>}``. The full spec is
 from __future__ import annotations
 
 import enum
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import trio
 
 from ccnp2p.errors import CcnError, DecodeError, ProtocolError, RemoteError
-from ccnp2p.net.base import Network
 from ccnp2p.net.framing import FramedStream
 from ccnp2p.objects import dagcbor
+
+if TYPE_CHECKING:
+    from ccnp2p.node import Node
 
 _T = TypeVar("_T")
 
@@ -77,15 +79,22 @@ def field_of(msg: dict[str, Any], key: str, typ: type[_T]) -> _T:
     return value
 
 
-async def request(network: Network, peer: bytes, msg: dict[str, Any]) -> dict[str, Any]:
+async def request(node: Node, peer: bytes, msg: dict[str, Any]) -> dict[str, Any]:
     """Send one request to ``peer`` and return its ``ok`` answer.
+
+    A peer we know no address for is looked up in the DHT first.
 
     Raises:
         Refused: the peer refused (``ok: false``).
         RemoteError / NetworkError: the peer answered garbage or could not be reached.
         trio.TooSlowError: no answer within :data:`REQUEST_TIMEOUT_S`.
     """
+    network = node.network
     with trio.fail_after(REQUEST_TIMEOUT_S):
+        if peer not in network.connected_peers() and not network.peer_addrs(peer):
+            info = await node.dht.find_peer(peer)
+            if info is not None:
+                network.add_peer_addrs(peer, info.addrs)
         stream = await network.open_stream(peer, PROTOCOL_ID)
         framed = FramedStream(stream, MAX_FRAME_BYTES)
         try:

@@ -75,7 +75,11 @@ def build_world() -> World:
     w.d3 = d3.cid
     terms = {"owner": 500, "sharers": 1000, "indexers": 600}
     w.objects += [upper, join, digest, d1, d2, d3]
-    w.objects += [claim(who["alice"], w.a), claim(who["bob"], w.b), claim(who["erin"], d3.cid, terms)]
+    w.objects += [
+        claim(who["alice"], w.a),
+        claim(who["bob"], w.b),
+        claim(who["erin"], d3.cid, terms),
+    ]
     w.objects += [result(who["exec1"], d1.cid), result(who["exec2"], d2.cid),
                   result(who["exec3"], d3.cid)]  # fmt: skip
     one = IndexRecord(indexer=key(who["idx1"]), target=d3.cid, owner=key(who["erin"]))
