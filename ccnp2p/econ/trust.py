@@ -9,11 +9,12 @@ their weights; the rest (and the trust of peers with no edges, and rounding dust
 seeds. Scores are integers summing to :data:`SCORE_ONE` exactly, computed in a fixed order with
 floor division, so every peer with the same graph and seeds gets the same numbers.
 
-A consumer's settlement weight caps what it can direct to its share of trust: a consumer that
-issued ``vol`` of the graph's total volume ``G`` with score ``s`` gets
-``min(1, (s / SCORE_ONE) * G / vol)``. Honest peers that spend about as much as their trust
-get full weight; a farm of identities that trade only among themselves gets the trust that
-leaks into it, however many receipts it issues.
+A consumer's settlement weight caps what it can spend per unit of trust: with score ``s`` and
+volume issued ``vol``, the weight is ``min(1, SLACK * (s / vol) / (S / V))`` where ``S`` and
+``V`` are the seeds' total score and volume and ``SLACK`` is 4. Honest peers that spend about as
+much per unit of trust as the seeds get full weight; a farm of identities that trade only among
+themselves can direct value in proportion to the trust that leaks into it, however many
+receipts it issues (its own volume does not move the reference).
 
 Known weaknesses (also in ``protocols/ccn-settle.md``): trust that leaks into a farm (honest
 peers reading farm content) is kept and amplified by its internal edges up to about
@@ -37,6 +38,7 @@ SCORE_ONE: Final = 1_000_000_000
 DEFAULT_DAMPING_BP: Final = 7_000
 DEFAULT_ROUNDS: Final = 40
 INCLUSION_UNITS: Final = 1_000
+SPEND_SLACK: Final = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,25 +52,34 @@ class Edge:
 
 @dataclass(frozen=True, slots=True)
 class TrustScores:
-    """Scores (summing to :data:`SCORE_ONE`) and the volume each consumer issued."""
+    """Scores (summing to :data:`SCORE_ONE`), consumer volumes, and the seeds' reference rate."""
 
     scores: dict[bytes, int] = field(default_factory=dict)
     volumes: dict[bytes, int] = field(default_factory=dict)
-    total_volume: int = 0
+    seeds: tuple[bytes, ...] = ()
 
     def score(self, peer: bytes) -> int:
         return self.scores.get(peer, 0)
 
     def weight_ppm(self, peer: bytes) -> int:
-        """Settlement weight of ``peer`` as a consumer, 0..1,000,000 parts per million."""
+        """Settlement weight of ``peer`` as a consumer, 0..1,000,000 parts per million.
+
+        A consumer may spend, per unit of trust, up to :data:`SPEND_SLACK` times what the seeds
+        spend per unit of theirs; beyond that its receipts are scaled down. The reference is the
+        seeds' (not the whole graph's) so that a farm cannot raise it by spending more.
+        """
         score = self.score(peer)
         volume = self.volumes.get(peer, 0)
         if score == 0:
             return 0
         if volume == 0:
             return TRUST_ONE_PPM
-        capped = score * self.total_volume * TRUST_ONE_PPM // (SCORE_ONE * volume)
-        return min(TRUST_ONE_PPM, capped)
+        seed_score = sum(self.score(s) for s in self.seeds)
+        seed_volume = sum(self.volumes.get(s, 0) for s in self.seeds)
+        if seed_volume == 0 or seed_score == 0:
+            return TRUST_ONE_PPM
+        num = SPEND_SLACK * score * seed_volume * TRUST_ONE_PPM
+        return min(TRUST_ONE_PPM, num // (volume * seed_score))
 
 
 def compute_trust(
@@ -91,7 +102,7 @@ def compute_trust(
     seed_list = sorted(set(seeds))
     volumes = dict(volumes or {})
     if not seed_list:
-        return TrustScores({}, volumes, sum(volumes.values()))
+        return TrustScores({}, volumes, ())
     adj: dict[bytes, dict[bytes, int]] = {}
     for e in edges:
         if e.a == e.b or e.weight <= 0:
@@ -119,7 +130,7 @@ def compute_trust(
             nxt[s] += dust * restart[s] // SCORE_ONE
         nxt[seed_list[0]] += SCORE_ONE - sum(nxt.values())
         scores = nxt
-    return TrustScores({n: v for n, v in scores.items() if v}, volumes, sum(volumes.values()))
+    return TrustScores({n: v for n, v in scores.items() if v}, volumes, tuple(seed_list))
 
 
 def settlement_edges(

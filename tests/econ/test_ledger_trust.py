@@ -48,7 +48,6 @@ def test_trust_weight_caps_heavy_spenders() -> None:
     p = [Identity.from_seed_int(200 + i).peer_id for i in range(3)]
     edges = [Edge(p[0], p[1], 100), Edge(p[1], p[2], 100)]
     scores = compute_trust(edges, [p[0]], {p[0]: 100, p[2]: 10**9})
-    weight, volume = scores.weight_ppm(p[2]), 10**9
-    assert 0 < weight < 1_000_000
-    # What p2 can direct (weight x volume) never exceeds its share of trust x total volume.
-    assert weight * volume // 1_000_000 <= scores.score(p[2]) * scores.total_volume // SCORE_ONE
+    # p2 spends 10^7 times what the seed spends, on less trust: its receipts barely count.
+    assert 0 < scores.weight_ppm(p[2]) < 10
+    assert scores.weight_ppm(p[0]) == 1_000_000
