@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,7 +17,6 @@ from ccnp2p.econ.claims import publish_claim, register_econ_namespaces
 from ccnp2p.econ.ledger import Ledger
 from ccnp2p.econ.names import NameRecord, NameValidator, name_key, publish_name, resolve_name
 from ccnp2p.econ.service import SettleService
-from ccnp2p.econ.statement import Statement
 from ccnp2p.objects import dagcbor
 from ccnp2p.objects.cid import Cid
 from ccnp2p.objects.model import decode_object
@@ -88,9 +88,8 @@ async def test_settlement_is_delivered_verified_and_counted_once(
 
         # A validly signed statement whose numbers were moved is refused on arrival.
         st = done.statement
-        moved = (st.payouts[0].__class__(st.payouts[0].party, st.payouts[0].role, 0),)
-        forged = Statement(st.settler, st.receipt, st.value, st.trust_ppm, st.rules,
-                           st.evidence, moved + st.payouts[1:]).signed_by(consumer.node.identity)  # fmt: skip
+        moved = (dataclasses.replace(st.payouts[0], amount=0), *st.payouts[1:])
+        forged = dataclasses.replace(st, payouts=moved).signed_by(consumer.node.identity)
         gathered = await consumer.gatherer.gather(receipt)
         msg = {"kind": "settle", "receipt": receipt.encode(), "statement": forged.encode(),
                "evidence": gathered.encoded()}  # fmt: skip

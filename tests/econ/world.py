@@ -49,9 +49,9 @@ class World:
 
     who: dict[str, Identity]
     objects: list[NamedObject] = field(default_factory=list)
-    a: Cid = Cid.for_object(b"A")
-    b: Cid = Cid.for_object(b"B")
-    d3: Cid = Cid.for_object(b"")
+    a: Cid = field(default_factory=lambda: Cid.for_object(b"A"))
+    b: Cid = field(default_factory=lambda: Cid.for_object(b"B"))
+    d3: Cid = field(default_factory=lambda: Cid.for_object(b""))
     share: Cid | None = None
 
     def evidence(self) -> Evidence:
