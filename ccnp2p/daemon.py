@@ -20,9 +20,10 @@ from ccnp2p.api.app import ApiContext
 from ccnp2p.api.security import load_or_create_token
 from ccnp2p.api.server import serve_api
 from ccnp2p.dht.config import DhtConfig
+from ccnp2p.econ import Ledger, SettleService
 from ccnp2p.net.libp2p import open_libp2p_network
 from ccnp2p.node import Node, parse_peer_multiaddr
-from ccnp2p.objects.keys import peer_id_to_str
+from ccnp2p.objects.keys import peer_id_from_str, peer_id_to_str
 from ccnp2p.sched.capability import Hardware
 from ccnp2p.store.repo import Repo
 
@@ -63,7 +64,19 @@ async def run_daemon(
                 if peers:
                     known = await node.bootstrap(peers)
                     print(f"bootstrapped: {known} peers in the routing table", flush=True)
-                ctx = ApiContext(node=node, repo=repo, token=token)
+                settle = SettleService(
+                    node,
+                    Ledger(repo_path / "ledger.sqlite"),
+                    seeds=[peer_id_from_str(s) for s in cfg.econ.seeds],
+                )
+                await nursery.start(settle.run)
+                ctx = ApiContext(
+                    node=node,
+                    repo=repo,
+                    token=token,
+                    settle=settle,
+                    value_per_mib=cfg.econ.value_per_mib,
+                )
                 port = cfg.api.port if api_port is None else api_port
                 url = await nursery.start(serve_api, ctx, port)
                 print(f"API server listening on {url}", flush=True)

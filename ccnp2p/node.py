@@ -59,7 +59,10 @@ def default_validators() -> ValidatorRegistry:
     """The record namespaces every node validates."""
     registry = ValidatorRegistry()
     registry.register(USER_NAMESPACE, SignedSeqValidator(USER_NAMESPACE))
-    return register_ccn_namespaces(registry)
+    register_ccn_namespaces(registry)
+    from ccnp2p.econ.claims import register_econ_namespaces
+
+    return register_econ_namespaces(registry)
 
 
 @dataclass(frozen=True, slots=True)

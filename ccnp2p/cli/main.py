@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ccnp2p import __version__
-from ccnp2p.cli import local, online
+from ccnp2p.cli import econ, local, online
 from ccnp2p.cli.remote import DaemonClient
 from ccnp2p.errors import CcnError
 from ccnp2p.store.repo import default_repo_path
@@ -90,7 +90,30 @@ def build_parser() -> argparse.ArgumentParser:
     d_put.add_argument("arg", metavar="VALUE")
     d_get = dht_sub.add_parser("get", help="print the value of a record KEY")
     d_get.add_argument("arg", metavar="KEY")
+    _econ_parsers(sub)
     return p
+
+
+def _econ_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ledger = sub.add_parser("ledger", help="balances and receipts (daemon)")
+    ledger.add_argument("--json", action="store_true")
+    index = sub.add_parser("index", help="include CID in this node's index (daemon)")
+    index.add_argument("cid")
+    share = sub.add_parser("share", help="share CID with a peer (daemon)")
+    share.add_argument("cid")
+    share.add_argument("--to", required=True, metavar="PEER_ID")
+    share.add_argument("--prev", help="the share link through which you got CID")
+    claim = sub.add_parser("claim", help="claim ownership of CID with revenue terms (daemon)")
+    claim.add_argument("cid")
+    claim.add_argument("--name", default="")
+    claim.add_argument("--terms", action="append", default=[], metavar="ROLE=BP")
+    pay = sub.add_parser("pay", help="sign a receipt for a read of CID and settle it (daemon)")
+    pay.add_argument("cid")
+    pay.add_argument("--value", type=int, required=True)
+    pay.add_argument("--bytes", type=int, default=0, dest="bytes_read")
+    name = sub.add_parser("name", help="signed, versioned names (daemon)")
+    name.add_argument("action", choices=["publish", "resolve"])
+    name.add_argument("args", nargs="+", metavar="ARG", help="NAME CID | OWNER/NAME")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         return online.cmd_peers(repo)
     if cmd == "connect":
         return online.cmd_connect(repo, args.addr)
+    if cmd in ("ledger", "index", "share", "claim", "pay", "name"):
+        return _run_econ(repo, args)
     if cmd == "calc":
         return online.cmd_calc(repo, args.op, args.inputs, args.param)
     if cmd == "ops":
@@ -136,6 +161,21 @@ def run(args: argparse.Namespace) -> int:
     if cmd == "gc":
         return local.cmd_gc(repo, quiet=args.quiet)
     raise AssertionError(f"unhandled command {cmd}")
+
+
+def _run_econ(repo: Path, args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd == "ledger":
+        return econ.cmd_ledger(repo, as_json=args.json)
+    if cmd == "index":
+        return econ.cmd_index(repo, args.cid)
+    if cmd == "share":
+        return econ.cmd_share(repo, args.cid, args.to, args.prev)
+    if cmd == "claim":
+        return econ.cmd_claim(repo, args.cid, args.name, args.terms)
+    if cmd == "pay":
+        return econ.cmd_pay(repo, args.cid, args.value, args.bytes_read)
+    return econ.cmd_name(repo, args.action, args.args)
 
 
 def run_online(client: DaemonClient, args: argparse.Namespace) -> int:

@@ -41,11 +41,18 @@ class ComputeConfig:
 
 
 @dataclass(slots=True)
+class EconConfig:
+    seeds: list[str] = field(default_factory=list)  # trusted peer ids (trust flows from them)
+    value_per_mib: int = 0  # value of a receipt per MiB read through the API (0: no receipts)
+
+
+@dataclass(slots=True)
 class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
+    econ: EconConfig = field(default_factory=EconConfig)
 
     @classmethod
     def load(cls, path: Path) -> Config:

@@ -123,3 +123,46 @@ def test_clean_shutdown_on_sigterm(tmp_path: Path) -> None:
         codes = net.stop()
     assert codes == [0, 0]
     assert not (repo / "api").exists()
+
+
+def test_calc_through_the_cli(net: Testnet, tmp_path: Path) -> None:
+    text = b"".join(b"line %d of the corpus\n" % i for i in range(5000))
+    src = tmp_path / "corpus.txt"
+    src.write_bytes(text)
+    cid = net.daemons[1].cli("put", str(src)).decode().strip()
+    ops = net.daemons[2].cli("ops").decode()
+    assert "line_count" in ops and "forward" in ops
+    count = net.daemons[2].cli("calc", "line_count", cid).decode().strip()
+    grep = net.daemons[2].cli("calc", "grep", cid, "--param", "pattern=line 99").decode().strip()
+    assert net.daemons[3].cli("get", count) == b"5000\n"
+    expected = b"".join(line + b"\n" for line in text.splitlines() if b"line 99" in line)
+    assert net.daemons[4].cli("get", grep) == expected
+    explain = json.loads(net.daemons[2].cli("stat", "--explain", grep))
+    assert explain["operator"] == "grep@1" and explain["ranking"]
+    stat = json.loads(net.daemons[3].cli("stat", count))
+    assert stat["kind"] == "calc" and stat["result"]
+    # The gateway computes (or serves) calcs too.
+    resp = request(net, 0, "GET", f"/ccn/{grep}")
+    assert resp.status == 200 and resp.read() == expected
+
+
+def test_names_and_name_gateway(net: Testnet, shared: tuple[str, bytes]) -> None:
+    cid, data = shared
+    owner = json.loads(net.daemons[0].cli("id", "--json"))["id"]
+    net.daemons[0].cli("name", "publish", "site", cid)
+    assert net.daemons[3].cli("name", "resolve", f"{owner}/site").decode().strip() == cid
+    resp = request(net, 4, "GET", f"/ccn-name/{owner}/site", {"Range": "bytes=0-99"})
+    assert resp.status == 206 and resp.read() == data[:100]
+
+
+def test_claim_share_pay_and_ledger(net: Testnet, shared: tuple[str, bytes]) -> None:
+    cid, _ = shared
+    owner, sharer, consumer = net.daemons[1], net.daemons[2], net.daemons[3]
+    owner_id = json.loads(owner.cli("id", "--json"))["id"]
+    consumer_id = json.loads(consumer.cli("id", "--json"))["id"]
+    owner.cli("claim", cid, "--name", "file", "--terms", "sharers=1000")
+    sharer.cli("share", cid, "--to", consumer_id)
+    out = consumer.cli("pay", cid, "--value", "10000", "--bytes", "100").decode()
+    assert owner_id in out
+    report = json.loads(owner.cli("ledger", "--json"))
+    assert report["owed_to_me"] > 0
