@@ -140,12 +140,9 @@ class InitModel(OperatorImpl):
     async def run(
         self, inputs: list[InputStream], params: dict[str, Any], out: OutputStream, ctx: RunContext
     ) -> None:
-        from ccnp2p.ops.transformer import init_weights, to_numpy
-
         seed = get_int(params, "seed", lo=0, hi=2**63 - 1)
         config = ModelConfig.from_params(params)
-        weights = await trio.to_thread.run_sync(init_weights, config, seed)
-        blob = encode_safetensors(to_numpy(weights), config.metadata())
+        blob = await trio.to_thread.run_sync(_init_blob, config, seed)
         for start in range(0, len(blob), WRITE_BYTES):
             await out.write(blob[start : start + WRITE_BYTES])
 
@@ -223,9 +220,7 @@ class Forward(OperatorImpl):
         first_window, first_layer = 0, 0
         if ctx.resume is not None:
             first_window, done = divmod(ctx.resume.step, n_layers)
-            first_window, first_layer = (
-                (first_window + 1, 0) if done == n_layers - 1 else (first_window, done + 1)
-            )
+            first_layer = done + 1  # n_layers: the window is complete, only its input is skipped
         rows = iter_rows(
             inputs[1],
             "F32",
@@ -248,6 +243,14 @@ class Forward(OperatorImpl):
                 await ctx.step_done(step, functools.partial(_encode_state, x, step))
             index += 1
             first_layer = 0
+        if ctx.resume is not None and index == first_window:
+            raise DecodeError("checkpoint step is past the end of the input")
+
+
+def _init_blob(config: ModelConfig, seed: int) -> bytes:
+    from ccnp2p.ops.transformer import init_weights, to_numpy
+
+    return encode_safetensors(to_numpy(init_weights(config, seed)), config.metadata())
 
 
 def _embed_window(weights: dict[str, torch.Tensor], block: np.ndarray[Any, Any]) -> torch.Tensor:

@@ -150,7 +150,7 @@ class Grep(OperatorImpl):
                 found = matcher.search(body) if isinstance(matcher, Regex) else matcher in body
                 if found != invert:
                     await buffered.write(line)
-        await buffered.flush()
+            await buffered.flush()  # a rare match must not wait for 64 KiB of company
 
 
 class LineCount(OperatorImpl):
