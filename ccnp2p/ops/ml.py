@@ -27,7 +27,14 @@ from ccnp2p.compute.api import (
     RunContext,
 )
 from ccnp2p.errors import DecodeError
-from ccnp2p.ops.params import READ_BYTES, WRITE_BYTES, check_keys, get_choice, get_int
+from ccnp2p.ops.params import (
+    READ_BYTES,
+    WRITE_BYTES,
+    check_keys,
+    get_choice,
+    get_int,
+    write_pieces,
+)
 from ccnp2p.ops.tensors import (
     decode_safetensors,
     encode_safetensors,
@@ -142,9 +149,7 @@ class InitModel(OperatorImpl):
     ) -> None:
         seed = get_int(params, "seed", lo=0, hi=2**63 - 1)
         config = ModelConfig.from_params(params)
-        blob = await trio.to_thread.run_sync(_init_blob, config, seed)
-        for start in range(0, len(blob), WRITE_BYTES):
-            await out.write(blob[start : start + WRITE_BYTES])
+        await write_pieces(out, await trio.to_thread.run_sync(_init_blob, config, seed))
 
 
 class Embed(OperatorImpl):
@@ -215,17 +220,18 @@ class Forward(OperatorImpl):
         config = check_weights(blob)
         window = get_int(params, "window", lo=1, hi=config.max_len)
         logits = get_choice(params, "output", ("hidden", "logits"), default="hidden") == "logits"
+        config.check_activations(1, window, training=False)
         weights = to_torch(blob, config)
-        n_layers = config.n_layers
         first_window, first_layer = 0, 0
         if ctx.resume is not None:
-            first_window, done = divmod(ctx.resume.step, n_layers)
+            first_window, done = divmod(ctx.resume.step, config.n_layers)
             first_layer = done + 1  # n_layers: the window is complete, only its input is skipped
+        row_bytes = 4 * config.d_model
         rows = iter_rows(
             inputs[1],
             "F32",
             config.d_model,
-            block_bytes=window * 4 * config.d_model,
+            block_bytes=window * row_bytes,
             skip_rows=first_window * window,
         )
         index = first_window
@@ -234,17 +240,32 @@ class Forward(OperatorImpl):
                 x = _resumed_state(ctx.resume, block.shape)
             else:
                 x = await trio.to_thread.run_sync(_embed_window, weights, block)
-            for layer_index in range(first_layer, n_layers):
-                x = await trio.to_thread.run_sync(_layer, weights, config, layer_index, x)
-                if layer_index == n_layers - 1:
-                    y = await trio.to_thread.run_sync(_head, weights, config, x, logits)
-                    await out.write(rows_to_bytes(y, "F32"))
-                step = index * n_layers + layer_index
-                await ctx.step_done(step, functools.partial(_encode_state, x, step))
+            await self._window(weights, config, index, first_layer, x, logits, out, ctx)
             index += 1
             first_layer = 0
         if ctx.resume is not None and index == first_window:
             raise DecodeError("checkpoint step is past the end of the input")
+
+    @staticmethod
+    async def _window(
+        weights: dict[str, torch.Tensor],
+        config: ModelConfig,
+        index: int,
+        first_layer: int,
+        x: torch.Tensor,
+        logits: bool,
+        out: OutputStream,
+        ctx: RunContext,
+    ) -> None:
+        """Layers ``first_layer..`` of window ``index``, one step each; the output at the end."""
+        last = config.n_layers - 1
+        for layer_index in range(first_layer, config.n_layers):
+            x = await trio.to_thread.run_sync(_layer, weights, config, layer_index, x)
+            if layer_index == last:
+                y = await trio.to_thread.run_sync(_head, weights, config, x, logits)
+                await write_pieces(out, rows_to_bytes(y, "F32"))
+            step = index * config.n_layers + layer_index
+            await ctx.step_done(step, functools.partial(_encode_state, x, step))
 
 
 def _init_blob(config: ModelConfig, seed: int) -> bytes:

@@ -42,7 +42,7 @@ from ccnp2p.compute.api import (
     RunContext,
 )
 from ccnp2p.errors import DecodeError, LocalError
-from ccnp2p.ops.params import WRITE_BYTES, check_keys, get_choice, get_float, get_int
+from ccnp2p.ops.params import check_keys, get_choice, get_float, get_int, write_pieces
 from ccnp2p.ops.tensors import decode_safetensors, encode_safetensors, read_safetensors
 from ccnp2p.ops.transformer import ModelConfig, check_weights
 
@@ -196,6 +196,7 @@ class Train(OperatorImpl):
         config = check_weights(blob)
         tokens = await _read_tokens(inputs[1], config)
         trainer = _Trainer(config, to_torch(blob, config), params)
+        config.check_activations(trainer.batch, trainer.seq_len, training=True)
         if len(tokens) <= trainer.seq_len:
             raise ParamError(f"train needs more than seq_len={trainer.seq_len} tokens")
         log = get_choice(params, "output", ("log", "weights"), default="log") == "log"
@@ -211,9 +212,7 @@ class Train(OperatorImpl):
                 await out.write(line.encode())
             await ctx.step_done(step, functools.partial(trainer.state, step))
         if not log:
-            model = await trio.to_thread.run_sync(trainer.model_blob)
-            for start in range(0, len(model), WRITE_BYTES):
-                await out.write(model[start : start + WRITE_BYTES])
+            await write_pieces(out, await trio.to_thread.run_sync(trainer.model_blob))
 
 
 async def _read_tokens(stream: InputStream, config: ModelConfig) -> torch.Tensor:

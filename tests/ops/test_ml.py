@@ -16,6 +16,7 @@ from ccnp2p.compute.api import ParamError, Resume
 from ccnp2p.errors import DecodeError
 from ccnp2p.ops import Embed, Forward, InitModel, Tokenize
 from ccnp2p.ops.tensors import decode_safetensors, encode_safetensors
+from ccnp2p.ops.transformer import ModelConfig
 from tests.ops.helpers import MODEL, run_op
 
 
@@ -203,3 +204,12 @@ async def test_init_model_bytes_are_pinned() -> None:
     assert hashlib.sha256(blob).hexdigest() == (
         "439947571e552aa22233d063ea77a01766f1535662f235d49e25271218e864d2"
     )
+
+
+def test_activation_memory_is_bounded() -> None:
+    big = ModelConfig(vocab=32000, d_model=512, n_layers=8, n_heads=8, d_ff=2048, max_len=4096)
+    big.check_activations(1, 512, training=False)
+    with pytest.raises(ParamError):
+        big.check_activations(1, 4096, training=False)
+    with pytest.raises(ParamError):
+        big.check_activations(64, 512, training=True)
