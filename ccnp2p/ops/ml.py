@@ -19,7 +19,6 @@ import trio
 
 from ccnp2p.compute.api import (
     InputStream,
-    OperatorImpl,
     OperatorSpec,
     OutputStream,
     ParamError,
@@ -27,6 +26,7 @@ from ccnp2p.compute.api import (
     RunContext,
 )
 from ccnp2p.errors import DecodeError
+from ccnp2p.ops.base import BuiltinOperator
 from ccnp2p.ops.params import (
     READ_BYTES,
     WRITE_BYTES,
@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 MAX_VOCAB_ENTRIES: Final = 4096
 MAX_TOKEN_BYTES: Final = 32
 STATE_FORMAT: Final = "ccnp2p.forward-state/1"
+
+# Helper modules whose source is part of these operators' code hash (see ops/base.py).
+_CODE_MODULES: Final = ("ccnp2p.ops.params", "ccnp2p.ops.tensors", "ccnp2p.ops.transformer")
 
 
 def _vocab_table(params: dict[str, Any]) -> dict[bytes, int]:
@@ -89,7 +92,7 @@ def greedy_tokens(data: bytes, table: dict[bytes, int], final: bool) -> tuple[li
     return ids, pos
 
 
-class Tokenize(OperatorImpl):
+class Tokenize(BuiltinOperator):
     """Text to ``I32`` token ids: bytes (id = byte value) plus an optional fixed vocabulary.
 
     Params: ``vocab`` (optional list of 2..32-byte strings, at most 4096; entry ``i`` has id
@@ -99,6 +102,7 @@ class Tokenize(OperatorImpl):
 
     spec: ClassVar[OperatorSpec] = OperatorSpec(name="tokenize", version="1")
     impl_id: ClassVar[str] = "builtin:tokenize@1"
+    code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
     def check_params(self, params: dict[str, Any], n_inputs: int) -> None:
         super().check_params(params, n_inputs)
@@ -126,7 +130,7 @@ class Tokenize(OperatorImpl):
                 return
 
 
-class InitModel(OperatorImpl):
+class InitModel(BuiltinOperator):
     """A freshly initialised model as a safetensors blob (no inputs).
 
     Params: ``seed`` (int >= 0) and the architecture ``vocab``, ``d_model``, ``n_layers``,
@@ -137,6 +141,7 @@ class InitModel(OperatorImpl):
         name="init_model", version="1", affinity="result", min_inputs=0, max_inputs=0
     )
     impl_id: ClassVar[str] = "builtin:init_model@1"
+    code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
     def check_params(self, params: dict[str, Any], n_inputs: int) -> None:
         super().check_params(params, n_inputs)
@@ -152,7 +157,7 @@ class InitModel(OperatorImpl):
         await write_pieces(out, await trio.to_thread.run_sync(_init_blob, config, seed))
 
 
-class Embed(OperatorImpl):
+class Embed(BuiltinOperator):
     """Token ids (input 2) to their embedding rows in the model (input 1): ``F32 [n, d]``.
 
     Pure table lookup (no positions: ``forward`` adds them per window). An id outside the
@@ -163,6 +168,7 @@ class Embed(OperatorImpl):
         name="embed", version="1", affinity="result", min_inputs=2, max_inputs=2
     )
     impl_id: ClassVar[str] = "builtin:embed@1"
+    code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
     def check_params(self, params: dict[str, Any], n_inputs: int) -> None:
         super().check_params(params, n_inputs)
@@ -182,7 +188,7 @@ class Embed(OperatorImpl):
             await out.write(rows_to_bytes(table[flat], "F32"))
 
 
-class Forward(OperatorImpl):
+class Forward(BuiltinOperator):
     """Runs the model over embeddings (input 2), one window of ``window`` rows at a time.
 
     Params: ``window`` (1..max_len rows; the last window may be shorter), ``output``
@@ -204,6 +210,7 @@ class Forward(OperatorImpl):
         resources={"cpu": 1, "memory": 1 << 30},
     )
     impl_id: ClassVar[str] = "builtin:forward@1"
+    code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
     def check_params(self, params: dict[str, Any], n_inputs: int) -> None:
         super().check_params(params, n_inputs)

@@ -35,13 +35,13 @@ import trio
 
 from ccnp2p.compute.api import (
     InputStream,
-    OperatorImpl,
     OperatorSpec,
     OutputStream,
     ParamError,
     RunContext,
 )
 from ccnp2p.errors import DecodeError, LocalError
+from ccnp2p.ops.base import BuiltinOperator
 from ccnp2p.ops.params import check_keys, get_choice, get_float, get_int, write_pieces
 from ccnp2p.ops.tensors import decode_safetensors, encode_safetensors, read_safetensors
 from ccnp2p.ops.transformer import ModelConfig, check_weights
@@ -55,6 +55,9 @@ ADAM_BETAS: Final = (0.9, 0.999)
 ADAM_EPS: Final = 1e-8
 STATE_FORMAT: Final = "ccnp2p.train-state/1"
 _PARAMS: Final = ("steps", "seq_len", "batch", "lr", "optimizer", "seed", "output")
+
+# Helper modules whose source is part of these operators' code hash (see ops/base.py).
+_CODE_MODULES: Final = ("ccnp2p.ops.params", "ccnp2p.ops.tensors", "ccnp2p.ops.transformer")
 
 
 def step_seed(seed: int, step: int) -> int:
@@ -155,7 +158,7 @@ class _Trainer:
         return encode_safetensors(to_numpy(self.weights), self.config.metadata())
 
 
-class Train(OperatorImpl):
+class Train(BuiltinOperator):
     """Next-token training of a model (input 1) on a token stream (input 2).
 
     Params: ``steps`` (1..100000), ``seq_len`` (1..max_len), ``batch`` (1..256, default 4),
@@ -175,6 +178,7 @@ class Train(OperatorImpl):
         resources={"cpu": 1, "memory": 2 << 30},
     )
     impl_id: ClassVar[str] = "builtin:train@1"
+    code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
     def check_params(self, params: dict[str, Any], n_inputs: int) -> None:
         super().check_params(params, n_inputs)
