@@ -19,7 +19,6 @@ import trio
 
 from ccnp2p.compute.api import (
     InputStream,
-    OperatorImpl,
     OperatorSpec,
     OutputStream,
     ParamError,
@@ -27,7 +26,15 @@ from ccnp2p.compute.api import (
     RunContext,
 )
 from ccnp2p.errors import DecodeError
-from ccnp2p.ops.params import READ_BYTES, WRITE_BYTES, check_keys, get_choice, get_int
+from ccnp2p.ops.base import BuiltinOperator
+from ccnp2p.ops.params import (
+    READ_BYTES,
+    WRITE_BYTES,
+    check_keys,
+    get_choice,
+    get_int,
+    write_pieces,
+)
 from ccnp2p.ops.tensors import (
     decode_safetensors,
     encode_safetensors,
@@ -43,6 +50,9 @@ if TYPE_CHECKING:
 MAX_VOCAB_ENTRIES: Final = 4096
 MAX_TOKEN_BYTES: Final = 32
 STATE_FORMAT: Final = "ccnp2p.forward-state/1"
+
+# Helper modules whose source is part of these operators' code hash (see ops/base.py).
+_CODE_MODULES: Final = ("ccnp2p.ops.params", "ccnp2p.ops.tensors", "ccnp2p.ops.transformer")
 
 
 def _vocab_table(params: dict[str, Any]) -> dict[bytes, int]:
@@ -82,7 +92,7 @@ def greedy_tokens(data: bytes, table: dict[bytes, int], final: bool) -> tuple[li
     return ids, pos
 
 
-class Tokenize(OperatorImpl):
+class Tokenize(BuiltinOperator):
     """Text to ``I32`` token ids: bytes (id = byte value) plus an optional fixed vocabulary.
 
     Params: ``vocab`` (optional list of 2..32-byte strings, at most 4096; entry ``i`` has id
@@ -92,6 +102,7 @@ class Tokenize(OperatorImpl):
 
     spec: ClassVar[OperatorSpec] = OperatorSpec(name="tokenize", version="1")
     impl_id: ClassVar[str] = "builtin:tokenize@1"
+    code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
     def check_params(self, params: dict[str, Any], n_inputs: int) -> None:
         super().check_params(params, n_inputs)
@@ -119,7 +130,7 @@ class Tokenize(OperatorImpl):
                 return
 
 
-class InitModel(OperatorImpl):
+class InitModel(BuiltinOperator):
     """A freshly initialised model as a safetensors blob (no inputs).
 
     Params: ``seed`` (int >= 0) and the architecture ``vocab``, ``d_model``, ``n_layers``,
@@ -130,6 +141,7 @@ class InitModel(OperatorImpl):
         name="init_model", version="1", affinity="result", min_inputs=0, max_inputs=0
     )
     impl_id: ClassVar[str] = "builtin:init_model@1"
+    code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
     def check_params(self, params: dict[str, Any], n_inputs: int) -> None:
         super().check_params(params, n_inputs)
@@ -140,17 +152,12 @@ class InitModel(OperatorImpl):
     async def run(
         self, inputs: list[InputStream], params: dict[str, Any], out: OutputStream, ctx: RunContext
     ) -> None:
-        from ccnp2p.ops.transformer import init_weights, to_numpy
-
         seed = get_int(params, "seed", lo=0, hi=2**63 - 1)
         config = ModelConfig.from_params(params)
-        weights = await trio.to_thread.run_sync(init_weights, config, seed)
-        blob = encode_safetensors(to_numpy(weights), config.metadata())
-        for start in range(0, len(blob), WRITE_BYTES):
-            await out.write(blob[start : start + WRITE_BYTES])
+        await write_pieces(out, await trio.to_thread.run_sync(_init_blob, config, seed))
 
 
-class Embed(OperatorImpl):
+class Embed(BuiltinOperator):
     """Token ids (input 2) to their embedding rows in the model (input 1): ``F32 [n, d]``.
 
     Pure table lookup (no positions: ``forward`` adds them per window). An id outside the
@@ -161,6 +168,7 @@ class Embed(OperatorImpl):
         name="embed", version="1", affinity="result", min_inputs=2, max_inputs=2
     )
     impl_id: ClassVar[str] = "builtin:embed@1"
+    code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
     def check_params(self, params: dict[str, Any], n_inputs: int) -> None:
         super().check_params(params, n_inputs)
@@ -180,7 +188,7 @@ class Embed(OperatorImpl):
             await out.write(rows_to_bytes(table[flat], "F32"))
 
 
-class Forward(OperatorImpl):
+class Forward(BuiltinOperator):
     """Runs the model over embeddings (input 2), one window of ``window`` rows at a time.
 
     Params: ``window`` (1..max_len rows; the last window may be shorter), ``output``
@@ -202,6 +210,7 @@ class Forward(OperatorImpl):
         resources={"cpu": 1, "memory": 1 << 30},
     )
     impl_id: ClassVar[str] = "builtin:forward@1"
+    code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
     def check_params(self, params: dict[str, Any], n_inputs: int) -> None:
         super().check_params(params, n_inputs)
@@ -218,19 +227,18 @@ class Forward(OperatorImpl):
         config = check_weights(blob)
         window = get_int(params, "window", lo=1, hi=config.max_len)
         logits = get_choice(params, "output", ("hidden", "logits"), default="hidden") == "logits"
+        config.check_activations(1, window, training=False)
         weights = to_torch(blob, config)
-        n_layers = config.n_layers
         first_window, first_layer = 0, 0
         if ctx.resume is not None:
-            first_window, done = divmod(ctx.resume.step, n_layers)
-            first_window, first_layer = (
-                (first_window + 1, 0) if done == n_layers - 1 else (first_window, done + 1)
-            )
+            first_window, done = divmod(ctx.resume.step, config.n_layers)
+            first_layer = done + 1  # n_layers: the window is complete, only its input is skipped
+        row_bytes = 4 * config.d_model
         rows = iter_rows(
             inputs[1],
             "F32",
             config.d_model,
-            block_bytes=window * 4 * config.d_model,
+            block_bytes=window * row_bytes,
             skip_rows=first_window * window,
         )
         index = first_window
@@ -239,15 +247,38 @@ class Forward(OperatorImpl):
                 x = _resumed_state(ctx.resume, block.shape)
             else:
                 x = await trio.to_thread.run_sync(_embed_window, weights, block)
-            for layer_index in range(first_layer, n_layers):
-                x = await trio.to_thread.run_sync(_layer, weights, config, layer_index, x)
-                if layer_index == n_layers - 1:
-                    y = await trio.to_thread.run_sync(_head, weights, config, x, logits)
-                    await out.write(rows_to_bytes(y, "F32"))
-                step = index * n_layers + layer_index
-                await ctx.step_done(step, functools.partial(_encode_state, x, step))
+            await self._window(weights, config, index, first_layer, x, logits, out, ctx)
             index += 1
             first_layer = 0
+        if ctx.resume is not None and index == first_window:
+            raise DecodeError("checkpoint step is past the end of the input")
+
+    @staticmethod
+    async def _window(
+        weights: dict[str, torch.Tensor],
+        config: ModelConfig,
+        index: int,
+        first_layer: int,
+        x: torch.Tensor,
+        logits: bool,
+        out: OutputStream,
+        ctx: RunContext,
+    ) -> None:
+        """Layers ``first_layer..`` of window ``index``, one step each; the output at the end."""
+        last = config.n_layers - 1
+        for layer_index in range(first_layer, config.n_layers):
+            x = await trio.to_thread.run_sync(_layer, weights, config, layer_index, x)
+            if layer_index == last:
+                y = await trio.to_thread.run_sync(_head, weights, config, x, logits)
+                await write_pieces(out, rows_to_bytes(y, "F32"))
+            step = index * config.n_layers + layer_index
+            await ctx.step_done(step, functools.partial(_encode_state, x, step))
+
+
+def _init_blob(config: ModelConfig, seed: int) -> bytes:
+    from ccnp2p.ops.transformer import init_weights, to_numpy
+
+    return encode_safetensors(to_numpy(init_weights(config, seed)), config.metadata())
 
 
 def _embed_window(weights: dict[str, torch.Tensor], block: np.ndarray[Any, Any]) -> torch.Tensor:

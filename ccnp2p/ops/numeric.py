@@ -21,13 +21,13 @@ import numpy as np
 
 from ccnp2p.compute.api import (
     InputStream,
-    OperatorImpl,
     OperatorSpec,
     OutputStream,
     ParamError,
     RunContext,
 )
 from ccnp2p.errors import DecodeError
+from ccnp2p.ops.base import BuiltinOperator
 from ccnp2p.ops.params import check_keys, get_choice, get_float, get_int
 from ccnp2p.ops.tensors import DTYPES, iter_rows, rows_to_bytes
 
@@ -52,6 +52,9 @@ Integer streams wrap on overflow (two's complement), as numpy does."""
 
 REDUCTIONS: Final = ("sum", "mean", "min", "max", "count")
 
+# Helper modules whose source is part of these operators' code hash (see ops/base.py).
+_CODE_MODULES: Final = ("ccnp2p.ops.params", "ccnp2p.ops.tensors")
+
 
 def _stream_format(params: dict[str, Any]) -> tuple[str, int]:
     dtype = get_choice(params, "dtype", STREAM_DTYPES, default="F32")
@@ -67,7 +70,7 @@ def _scalar(params: dict[str, Any], key: str, dtype: str) -> Any:
     return np_type(get_float(params, key))
 
 
-class Map(OperatorImpl):
+class Map(BuiltinOperator):
     """Applies one whitelisted function to every element; output has the input's format.
 
     Params: ``fn`` (a :data:`MAP_FUNCTIONS` name), its scalars (``a``, ``b``, ``lo``, ``hi``:
@@ -76,6 +79,7 @@ class Map(OperatorImpl):
 
     spec: ClassVar[OperatorSpec] = OperatorSpec(name="map", version="1")
     impl_id: ClassVar[str] = "builtin:map@1"
+    code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
     def check_params(self, params: dict[str, Any], n_inputs: int) -> None:
         super().check_params(params, n_inputs)
@@ -101,7 +105,7 @@ class Map(OperatorImpl):
                 await out.write(rows_to_bytes(function(block), dtype))
 
 
-class Reduce(OperatorImpl):
+class Reduce(BuiltinOperator):
     """Reduces the rows along axis 0 to one row, written when the input ends.
 
     Params: ``op`` (``sum``, ``mean``, ``min``, ``max``, ``count``), ``dtype``, ``width``.
@@ -113,6 +117,7 @@ class Reduce(OperatorImpl):
 
     spec: ClassVar[OperatorSpec] = OperatorSpec(name="reduce", version="1")
     impl_id: ClassVar[str] = "builtin:reduce@1"
+    code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
     def check_params(self, params: dict[str, Any], n_inputs: int) -> None:
         super().check_params(params, n_inputs)

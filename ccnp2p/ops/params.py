@@ -106,6 +106,13 @@ def get_str(
     return value
 
 
+async def write_pieces(out: OutputStream, data: bytes, piece_bytes: int = WRITE_BYTES) -> None:
+    """Write a large result in pieces, so credit is asked for (and granted) as it goes."""
+    view = memoryview(data)
+    for start in range(0, len(view), piece_bytes):
+        await out.write(bytes(view[start : start + piece_bytes]))
+
+
 class BufferedOutput:
     """Coalesces small writes into pieces of about :data:`WRITE_BYTES`.
 

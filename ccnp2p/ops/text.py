@@ -13,12 +13,12 @@ from typing import Any, ClassVar, Final
 
 from ccnp2p.compute.api import (
     InputStream,
-    OperatorImpl,
     OperatorSpec,
     OutputStream,
     RunContext,
 )
 from ccnp2p.errors import DecodeError
+from ccnp2p.ops.base import BuiltinOperator
 from ccnp2p.ops.params import (
     READ_BYTES,
     BufferedOutput,
@@ -33,6 +33,9 @@ MAX_CONCAT_INPUTS: Final = 64
 DEFAULT_MAX_LINE_BYTES: Final = 64 * 1024
 MAX_LINE_BYTES: Final = 1024 * 1024
 MAX_LITERAL_BYTES: Final = 4096
+
+# Helper modules whose source is part of these operators' code hash (see ops/base.py).
+_CODE_MODULES: Final = ("ccnp2p.ops.params", "ccnp2p.ops.regex")
 
 
 async def iter_lines(stream: InputStream, max_line: int) -> AsyncIterator[list[bytes]]:
@@ -54,13 +57,14 @@ async def iter_lines(stream: InputStream, max_line: int) -> AsyncIterator[list[b
         yield [pending]
 
 
-class Concat(OperatorImpl):
+class Concat(BuiltinOperator):
     """The inputs' bytes one after the other, in input order (so not commutative)."""
 
     spec: ClassVar[OperatorSpec] = OperatorSpec(
         name="concat", version="1", min_inputs=1, max_inputs=MAX_CONCAT_INPUTS
     )
     impl_id: ClassVar[str] = "builtin:concat@1"
+    code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
     def check_params(self, params: dict[str, Any], n_inputs: int) -> None:
         super().check_params(params, n_inputs)
@@ -74,7 +78,7 @@ class Concat(OperatorImpl):
                 await out.write(chunk)
 
 
-class Slice(OperatorImpl):
+class Slice(BuiltinOperator):
     """Bytes ``[offset, offset + length)`` of the input (to its end when ``length`` is absent).
 
     Params: ``offset`` (int >= 0, default 0), ``length`` (int >= 0, optional). The prefix is
@@ -83,6 +87,7 @@ class Slice(OperatorImpl):
 
     spec: ClassVar[OperatorSpec] = OperatorSpec(name="slice", version="1")
     impl_id: ClassVar[str] = "builtin:slice@1"
+    code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
     def check_params(self, params: dict[str, Any], n_inputs: int) -> None:
         super().check_params(params, n_inputs)
@@ -111,7 +116,7 @@ class Slice(OperatorImpl):
                 left -= len(chunk)
 
 
-class Grep(OperatorImpl):
+class Grep(BuiltinOperator):
     """The lines that contain ``pattern`` (or, with ``invert``, those that do not).
 
     Params: ``pattern`` (non-empty str), ``regex`` (bool, default False: ``pattern`` is a
@@ -123,6 +128,7 @@ class Grep(OperatorImpl):
 
     spec: ClassVar[OperatorSpec] = OperatorSpec(name="grep", version="1")
     impl_id: ClassVar[str] = "builtin:grep@1"
+    code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
     def check_params(self, params: dict[str, Any], n_inputs: int) -> None:
         super().check_params(params, n_inputs)
@@ -150,10 +156,10 @@ class Grep(OperatorImpl):
                 found = matcher.search(body) if isinstance(matcher, Regex) else matcher in body
                 if found != invert:
                     await buffered.write(line)
-        await buffered.flush()
+            await buffered.flush()  # a rare match must not wait for 64 KiB of company
 
 
-class LineCount(OperatorImpl):
+class LineCount(BuiltinOperator):
     """The number of lines, as ASCII decimal and a newline (``b"3\\n"``).
 
     A final line without a newline counts (so ``b"a\\nb"`` has 2 lines, like
@@ -162,6 +168,7 @@ class LineCount(OperatorImpl):
 
     spec: ClassVar[OperatorSpec] = OperatorSpec(name="line_count", version="1")
     impl_id: ClassVar[str] = "builtin:line_count@1"
+    code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
     def check_params(self, params: dict[str, Any], n_inputs: int) -> None:
         super().check_params(params, n_inputs)

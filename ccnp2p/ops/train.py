@@ -35,14 +35,14 @@ import trio
 
 from ccnp2p.compute.api import (
     InputStream,
-    OperatorImpl,
     OperatorSpec,
     OutputStream,
     ParamError,
     RunContext,
 )
 from ccnp2p.errors import DecodeError, LocalError
-from ccnp2p.ops.params import WRITE_BYTES, check_keys, get_choice, get_float, get_int
+from ccnp2p.ops.base import BuiltinOperator
+from ccnp2p.ops.params import check_keys, get_choice, get_float, get_int, write_pieces
 from ccnp2p.ops.tensors import decode_safetensors, encode_safetensors, read_safetensors
 from ccnp2p.ops.transformer import ModelConfig, check_weights
 
@@ -55,6 +55,9 @@ ADAM_BETAS: Final = (0.9, 0.999)
 ADAM_EPS: Final = 1e-8
 STATE_FORMAT: Final = "ccnp2p.train-state/1"
 _PARAMS: Final = ("steps", "seq_len", "batch", "lr", "optimizer", "seed", "output")
+
+# Helper modules whose source is part of these operators' code hash (see ops/base.py).
+_CODE_MODULES: Final = ("ccnp2p.ops.params", "ccnp2p.ops.tensors", "ccnp2p.ops.transformer")
 
 
 def step_seed(seed: int, step: int) -> int:
@@ -155,7 +158,7 @@ class _Trainer:
         return encode_safetensors(to_numpy(self.weights), self.config.metadata())
 
 
-class Train(OperatorImpl):
+class Train(BuiltinOperator):
     """Next-token training of a model (input 1) on a token stream (input 2).
 
     Params: ``steps`` (1..100000), ``seq_len`` (1..max_len), ``batch`` (1..256, default 4),
@@ -175,6 +178,7 @@ class Train(OperatorImpl):
         resources={"cpu": 1, "memory": 2 << 30},
     )
     impl_id: ClassVar[str] = "builtin:train@1"
+    code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
     def check_params(self, params: dict[str, Any], n_inputs: int) -> None:
         super().check_params(params, n_inputs)
@@ -196,6 +200,7 @@ class Train(OperatorImpl):
         config = check_weights(blob)
         tokens = await _read_tokens(inputs[1], config)
         trainer = _Trainer(config, to_torch(blob, config), params)
+        config.check_activations(trainer.batch, trainer.seq_len, training=True)
         if len(tokens) <= trainer.seq_len:
             raise ParamError(f"train needs more than seq_len={trainer.seq_len} tokens")
         log = get_choice(params, "output", ("log", "weights"), default="log") == "log"
@@ -211,9 +216,7 @@ class Train(OperatorImpl):
                 await out.write(line.encode())
             await ctx.step_done(step, functools.partial(trainer.state, step))
         if not log:
-            model = await trio.to_thread.run_sync(trainer.model_blob)
-            for start in range(0, len(model), WRITE_BYTES):
-                await out.write(model[start : start + WRITE_BYTES])
+            await write_pieces(out, await trio.to_thread.run_sync(trainer.model_blob))
 
 
 async def _read_tokens(stream: InputStream, config: ModelConfig) -> torch.Tensor:

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 FORMAT: Final = "ccnp2p.tiny-transformer/1"
 MAX_PARAMETERS: Final = 64 * 1024 * 1024
+MAX_ACTIVATION_BYTES: Final = 1 << 30
+"""Bound on the working memory of one forward window or one training batch."""
 INIT_STD: Final = 0.02
 LN_EPS: Final = 1e-5
 
@@ -84,6 +86,18 @@ class ModelConfig:
             return cls.from_params(values)
         except (KeyError, ValueError, ParamError) as exc:
             raise DecodeError(f"bad model config in weights metadata: {exc}") from exc
+
+    def check_activations(self, batch: int, length: int, *, training: bool) -> None:
+        """Refuse windows or batches whose activations would exceed :data:`MAX_ACTIVATION_BYTES`.
+
+        Attention scores grow with the square of the length; training keeps every layer's
+        activations for the backward pass, inference only one layer's.
+        """
+        per_layer = batch * length * (self.n_heads * length + 8 * self.d_model + 2 * self.d_ff)
+        logits = batch * length * self.vocab
+        layers = self.n_layers if training else 1
+        if 4 * (per_layer * layers + logits) > MAX_ACTIVATION_BYTES:
+            raise ParamError(f"windows of {length} x {batch} need too much memory for this model")
 
     def metadata(self) -> dict[str, str]:
         return {"format": FORMAT, **{k: str(v) for k, v in asdict(self).items()}}
