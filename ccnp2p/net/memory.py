@@ -176,6 +176,9 @@ class MemoryHost:
         assert target is not None
         self._connections.add(peer_id)
         target._connections.add(self.peer_id)
+        # What libp2p's identify does on every new connection: the listener learns the
+        # dialer's listen address, so it can dial back (and admit it to its routing table).
+        target.add_peer_addrs(self.peer_id, [self.addr])
 
     async def open_stream(self, peer_id: bytes, protocol: str) -> MemoryStream:
         """Open a stream; costs one round trip after the connection, as negotiation would."""

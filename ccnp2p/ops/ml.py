@@ -165,7 +165,12 @@ class Embed(BuiltinOperator):
     """
 
     spec: ClassVar[OperatorSpec] = OperatorSpec(
-        name="embed", version="1", affinity="result", min_inputs=2, max_inputs=2
+        name="embed",
+        version="1",
+        affinity="result",
+        min_inputs=2,
+        max_inputs=2,
+        resources={"gpu_memory": 1 << 28},  # placement prefers an accelerator (runs on CPU too)
     )
     impl_id: ClassVar[str] = "builtin:embed@1"
     code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
@@ -207,7 +212,7 @@ class Forward(BuiltinOperator):
         min_inputs=2,
         max_inputs=2,
         checkpoint_every=4,
-        resources={"cpu": 1, "memory": 1 << 30},
+        resources={"cpu": 1, "memory": 1 << 30, "gpu_memory": 1 << 30},
     )
     impl_id: ClassVar[str] = "builtin:forward@1"
     code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES

@@ -175,7 +175,7 @@ class Train(BuiltinOperator):
         min_inputs=2,
         max_inputs=2,
         checkpoint_every=10,
-        resources={"cpu": 1, "memory": 2 << 30},
+        resources={"cpu": 1, "memory": 2 << 30, "gpu_memory": 2 << 30},
     )
     impl_id: ClassVar[str] = "builtin:train@1"
     code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES

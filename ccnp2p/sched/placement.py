@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_CANDIDATES = 20
+MAX_PREDICT_DEPTH = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,31 @@ class Placer:
     def __init__(self, node: Node) -> None:
         self.node = node
 
+    async def input_holders(self, cid: Cid, depth: int, memo: dict[Cid, set[bytes]]) -> set[bytes]:
+        """Who holds an input now, or, for a calc not computed yet, who will compute it."""
+        node = self.node
+        holders = await node.holders(cid)
+        if holders or cid.is_raw:
+            return holders
+        if cid in memo:
+            return memo[cid]
+        memo[cid] = set()  # guards against cycles while predicting
+        try:
+            obj = await node.get_object(cid)
+            if not isinstance(obj, Calc):
+                return set()
+            live = await node.compute.live_executor(cid)
+            if live is not None:
+                memo[cid] = {live}
+            elif depth < MAX_PREDICT_DEPTH:
+                op = await node.get_object(obj.op, Operator)
+                assert isinstance(op, Operator)
+                sub = await self.place(cid, obj, op, depth=depth + 1, memo=memo)
+                memo[cid] = {sub.ranking[0].peer_id} if sub.ranking else set()
+        except CcnError:
+            return set()
+        return memo[cid]
+
     async def capability(self, peer: bytes) -> CapabilityRecord | None:
         if peer == self.node.peer_id:
             return self.node.compute.capability()
@@ -72,8 +98,23 @@ class Placer:
         assert isinstance(rec, CapabilityRecord)
         return rec
 
-    async def place(self, calc_cid: Cid, calc: Calc, op: Operator) -> Placement:
+    async def place(
+        self,
+        calc_cid: Cid,
+        calc: Calc,
+        op: Operator,
+        *,
+        depth: int = 0,
+        memo: dict[Cid, set[bytes]] | None = None,
+    ) -> Placement:
+        """Rank candidates for ``calc``.
+
+        An input that is a calc not computed anywhere yet is assumed to end up where its own
+        placement puts it (predicted recursively, up to :data:`MAX_PREDICT_DEPTH` levels), so
+        a DAG is placed as a whole: a step lands where its biggest inputs will be produced.
+        """
         node = self.node
+        memo = {} if memo is None else memo
         peers: list[bytes] = []
         if node.compute.runs(op):
             peers.append(node.peer_id)
@@ -86,7 +127,7 @@ class Placer:
 
         async def input_info(i: int, cid: Cid) -> None:
             sizes[i] = (await node.size_hint(cid)) or 0
-            holders[i] = await node.holders(cid)
+            holders[i] = await self.input_holders(cid, depth, memo)
 
         async def cap_info(peer: bytes) -> None:
             caps[peer] = await self.capability(peer)

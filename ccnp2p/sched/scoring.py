@@ -17,7 +17,8 @@ term, so its parts can be added and explained:
 ``price``
     the candidate's price per CPU-second times compute seconds, weighted by ``price_weight``.
 ``infeasible``
-    memory need above the candidate's memory: never chosen.
+    memory need above the candidate's memory: never chosen. When an operator declares GPU
+    memory and some candidate's GPU fits it, candidates without a fitting GPU are left out.
 
 Ties break on the peer id, so every reader that sees the same records picks the same executor;
 that is what makes concurrent readers converge on one execution.
@@ -102,7 +103,13 @@ def score(need: Need, cand: Candidate, *, price_weight: float = 0.01) -> Score:
 
 
 def rank(need: Need, candidates: list[Candidate]) -> list[Score]:
-    """Feasible candidates best first; ties broken by peer id (deterministic everywhere)."""
+    """Feasible candidates best first; ties broken by peer id (deterministic everywhere).
+
+    An operator that declares GPU memory runs only on peers whose GPU fits it, when any such
+    peer is a candidate; peers without one are the fallback when none is.
+    """
+    if need.gpu_memory and any(c.gpu_memory >= need.gpu_memory for c in candidates):
+        candidates = [c for c in candidates if c.gpu_memory >= need.gpu_memory]
     scores = [score(need, c) for c in candidates]
     feasible = [s for s in scores if s.feasible]
     return sorted(feasible, key=lambda s: (s.total, s.peer_id))
