@@ -6,9 +6,10 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from sim.spec import SpecError, available_scenarios, load_scenario
+from sim.spec import BootstrapMode, SpecError, available_scenarios, load_scenario
 
 
 def _reexec_with_fixed_hash_seed(argv: Sequence[str]) -> None:
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--nodes", type=int, help="override the scenario's node count")
     run.add_argument("--seed", type=int, help="override the scenario's seed")
     run.add_argument("--duration", type=float, help="override the measured duration (virtual s)")
+    run.add_argument("--bootstrap", choices=["protocol", "oracle"], help="override join mode")
     run.add_argument("--out", type=Path, help="output directory (default: sim-out/<scenario>)")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     run.add_argument("--profile", action="store_true", help="write profile.txt (cProfile)")
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sizes", default="100,1000", help="comma-separated node counts")
     bench.add_argument("--seed", type=int, default=1)
     bench.add_argument("--duration", type=float, help="override the measured duration")
+    bench.add_argument("--bootstrap", choices=["protocol", "oracle"], default="oracle")
     bench.add_argument("--out", type=Path, default=Path("sim-out/bench"))
     return parser
 
@@ -55,7 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sim.bench import run_bench
 
             sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-            run_bench(args.scenario, sizes, seed=args.seed, duration_s=args.duration, out=args.out)
+            run_bench(
+                args.scenario,
+                sizes,
+                seed=args.seed,
+                duration_s=args.duration,
+                bootstrap=args.bootstrap,
+                out=args.out,
+            )
             return 0
         return _run(args)
     except SpecError as exc:
@@ -70,6 +80,9 @@ def _run(args: argparse.Namespace) -> int:
     spec = load_scenario(args.scenario).with_overrides(
         nodes=args.nodes, seed=args.seed, duration_s=args.duration
     )
+    if args.bootstrap:
+        mode = BootstrapMode(args.bootstrap)
+        spec = replace(spec, bootstrap=replace(spec.bootstrap, mode=mode))
     out = args.out or Path("sim-out") / spec.name
     result = run_scenario(
         spec, out, plots=not args.no_plots, progress=Progress(), profile=args.profile

@@ -31,8 +31,12 @@ def cdf(
         ys = np.arange(1, xs.size + 1) / xs.size
         ax.step(xs, ys, where="post", label=f"CDF (n={xs.size})")
         for q, style in ((0.5, "--"), (0.99, ":")):
-            ax.axvline(float(np.quantile(xs, q)), linestyle=style, color="grey",
-                       label=f"p{int(q * 100)} = {np.quantile(xs, q):.3g}")
+            ax.axvline(
+                float(np.quantile(xs, q)),
+                linestyle=style,
+                color="grey",
+                label=f"p{int(q * 100)} = {np.quantile(xs, q):.3g}",
+            )
         if discrete:
             uniq, counts = np.unique(xs, return_counts=True)
             ax2 = ax.twinx()
@@ -70,7 +74,7 @@ def churn_timeline(path: Path, recorder: Recorder, *, outcome_event: str = "") -
         ys.append(alive)
     fig, ax = plt.subplots(figsize=(8.0, 4.0), dpi=100)
     if ts:
-        ax.step(ts + [events[-1].t_s], ys + [alive], where="post", label="nodes alive")
+        ax.step([*ts, events[-1].t_s], [*ys, alive], where="post", label="nodes alive")
     ax.set_xlabel("virtual time (s)")
     ax.set_ylabel("nodes alive")
     crashes = [e.t_s for e in events if e.event == "crash"]
@@ -82,8 +86,14 @@ def churn_timeline(path: Path, recorder: Recorder, *, outcome_event: str = "") -
             ax2 = ax.twinx()
             for ok, color, label in ((True, "tab:green", "ok"), (False, "tab:red", "failed")):
                 sel = [e for e in ops if bool(e.ok) is ok]
-                ax2.scatter([e.t_s for e in sel], [e.latency_s for e in sel], s=8, color=color,
-                            alpha=0.6, label=f"{outcome_event} {label}")
+                ax2.scatter(
+                    [e.t_s for e in sel],
+                    [e.latency_s for e in sel],
+                    s=8,
+                    color=color,
+                    alpha=0.6,
+                    label=f"{outcome_event} {label}",
+                )
             ax2.set_ylabel(f"{outcome_event} latency (virtual s)")
             ax2.legend(loc="upper right")
     ax.legend(loc="lower left")

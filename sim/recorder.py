@@ -85,9 +85,7 @@ class Recorder:
         return ev
 
     def of(self, event: str, phase: str | None = None) -> list[Event]:
-        return [
-            e for e in self.events if e.event == event and (phase is None or e.phase == phase)
-        ]
+        return [e for e in self.events if e.event == event and (phase is None or e.phase == phase)]
 
     def counts(self) -> dict[str, int]:
         return dict(sorted(Counter(f"{e.phase}.{e.event}" for e in self.events).items()))

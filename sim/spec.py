@@ -216,9 +216,7 @@ def _parse(raw: dict[str, Any]) -> ScenarioSpec:
         _build(BandwidthClass, _table(b, "topology.bandwidth")) for b in topo.pop("bandwidth", [])
     )
     topology = _build(TopologySpec, topo, latency=latency, bandwidth=bandwidth)
-    events = tuple(
-        _build(EventSpec, _table(e, "events")) for e in raw.pop("events", [])
-    )
+    events = tuple(_build(EventSpec, _table(e, "events")) for e in raw.pop("events", []))
     spec = _build(
         ScenarioSpec,
         head,
@@ -231,6 +229,7 @@ def _parse(raw: dict[str, Any]) -> ScenarioSpec:
     )
     if raw:
         raise SpecError(f"unknown sections: {', '.join(sorted(raw))}")
+    assert isinstance(spec, ScenarioSpec)
     spec.check()
     return spec
 

@@ -158,8 +158,9 @@ class World:
         except CcnError as exc:
             self.record("join", sn.index, ok=False, detail=str(exc)[:80])
             return
-        self.record("join", sn.index, ok=known > 0, latency_s=trio.current_time() - t0,
-                    value=float(known))
+        self.record(
+            "join", sn.index, ok=known > 0, latency_s=trio.current_time() - t0, value=float(known)
+        )
 
     async def _start_oracle(self) -> None:
         for sn in self.nodes:
@@ -279,9 +280,7 @@ class World:
     def partition(self, groups: int) -> None:
         indices = list(range(len(self.nodes)))
         self.rng.shuffle(indices)
-        parts = [
-            [self.nodes[i].peer_id for i in indices[g::groups]] for g in range(max(groups, 1))
-        ]
+        parts = [[self.nodes[i].peer_id for i in indices[g::groups]] for g in range(max(groups, 1))]
         self.hub.partition(parts)
         self.record("partition", value=float(groups))
 
@@ -309,7 +308,9 @@ class World:
         t64 = np.uint64(target >> (KEY_BITS - 64))
         dist = self._keys64[alive] ^ t64
         take = min(count + 1, alive.size)
-        part = np.argpartition(dist, take - 1)[:take] if take < alive.size else np.arange(alive.size)
+        part = (
+            np.argpartition(dist, take - 1)[:take] if take < alive.size else np.arange(alive.size)
+        )
         cand = alive[part]
         cand_sorted = sorted(cand.tolist(), key=lambda i: self.nodes[i].key ^ target)
         if take < alive.size or len(set(self._keys64[cand].tolist())) < len(cand):

@@ -166,8 +166,6 @@ class FetchChurn(Workload):
 
     def plots(self, world: World, out_dir: Path) -> list[Path]:
         return [
-            plots.cdf(
-                out_dir / "fetch-latency.png", self.latencies, "fetch latency", "virtual s"
-            ),
+            plots.cdf(out_dir / "fetch-latency.png", self.latencies, "fetch latency", "virtual s"),
             plots.churn_timeline(out_dir / "churn.png", world.recorder, outcome_event="fetch"),
         ]
