@@ -1,0 +1,8 @@
+"""Workloads, one per scenario kind; importing this package registers the shipped ones."""
+
+from __future__ import annotations
+
+from sim.workloads import dht_lookups, fetch_churn
+from sim.workloads.base import Workload, make_workload, register, workload_kinds
+
+__all__ = ["Workload", "dht_lookups", "fetch_churn", "make_workload", "register", "workload_kinds"]
