@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Final
 
 import trio
-from trio import TaskStatus
+from trio import TaskStatus  # type: ignore[attr-defined]
 
 from ccnp2p.errors import CcnError
 from ccnp2p.net.base import Network
