@@ -134,12 +134,12 @@ class MultiFetch:
     # -- driver ------------------------------------------------------------------------------
 
     async def run(self, out: trio.MemorySendChannel[bytes]) -> None:
-        """Fetch and send the bytes, in order, into ``out`` (closed at the end).
+        """Fetch and send the bytes, in order, into ``out`` (the caller closes it).
 
         Raises:
             TransferFailed: the bytes could not be fetched.
         """
-        async with out, trio.open_nursery() as nursery:
+        async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for session in self.sessions:
                 nursery.start_soon(self._run_session, session)
@@ -288,7 +288,9 @@ class MultiFetch:
             for index in sorted(self._holders):
                 holders = self._holders[index]
                 if (
-                    len(holders) == 1
+                    index in self._refs
+                    and index not in self._ready
+                    and len(holders) == 1
                     and holders[0] is not idle
                     and idle.peer not in self._excluded.get(index, ())
                     and (idle.rate == 0 or holders[0].rate < idle.rate)

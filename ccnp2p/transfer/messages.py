@@ -20,6 +20,7 @@ from ccnp2p.store.files import MAX_CHUNK_BYTES
 PROTOCOL_ID: Final = "/ccn/transfer/1.0.0"
 MAX_FRAME_BYTES: Final = MAX_CHUNK_BYTES + 4096  # one maximal chunk plus its envelope
 MAX_WANT_CIDS: Final = 256  # CIDs in one WANT message
+MAX_OUTSTANDING_WANTS: Final = 1024  # CIDs wanted and not yet answered, per stream
 MAX_OFFSET: Final = 1 << 62
 MAX_REASON_CHARS: Final = 256
 MAX_CODE_CHARS: Final = 64

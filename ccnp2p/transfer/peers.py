@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -79,9 +79,9 @@ class PeerSession:
 
     def can_take(self, size: int) -> bool:
         """Whether ``size`` more bytes fit this peer's window (any chunk fits an idle peer)."""
-        return self.alive and (
-            not self.requested or self.requested_bytes + size <= self.window.window_bytes
-        )
+        if not self.alive or len(self.requested) >= m.MAX_OUTSTANDING_WANTS:
+            return False
+        return not self.requested or self.requested_bytes + size <= self.window.window_bytes
 
     def queue(self, wanted: Wanted) -> None:
         """Ask this peer for ``wanted`` (non-blocking; the session's task sends the WANT)."""
@@ -110,14 +110,19 @@ class PeerSession:
             framed = FramedStream(stream, m.MAX_FRAME_BYTES)
             try:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._send_loop, framed)
-                    await self._receive_loop(framed, on_chunk, on_missing)
-            except (RemoteError, NetworkError) as exc:
-                self.drop(str(exc))
+                    nursery.start_soon(self._guard, self._send_loop(framed))
+                    await self._guard(self._receive_loop(framed, on_chunk, on_missing))
             finally:
                 self.alive = False
                 with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT_S):
                     await framed.reset()
+
+    async def _guard(self, work: Awaitable[None]) -> None:
+        """Turn the peer's faults into :meth:`drop` (and so a cancelled session)."""
+        try:
+            await work
+        except (RemoteError, NetworkError) as exc:
+            self.drop(str(exc))
 
     async def _send_loop(self, framed: FramedStream) -> None:
         while True:

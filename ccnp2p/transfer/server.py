@@ -44,7 +44,6 @@ T = TypeVar("T")
 
 REQUEST_TIMEOUT_S: Final = 30.0  # for the first message
 CREDIT_IDLE_TIMEOUT_S: Final = 300.0  # a reader that grants nothing for this long is gone
-MAX_QUEUED_WANTS: Final = 1024
 ABORT_SEND_TIMEOUT_S: Final = 5.0
 
 
@@ -80,6 +79,8 @@ class _Session:
         self.credit = SendCredit()
         self.seq = 0
         self.last_seq = 0
+        self.queued_cids = 0
+        self.sending = False  # a frame is being written (cancelling now tears it)
         self.offset = 0
         self.length: int | None = None
         self.wants: deque[m.Want | m.Seek] = deque()  # queued work of the sending loop
@@ -111,7 +112,9 @@ class _Session:
         return result
 
     async def send(self, msg: m.Message) -> None:
+        self.sending = True
         await self.framed.send_msg(m.encode(msg))
+        self.sending = False
 
     async def control(self, range_mode: bool) -> None:
         """Apply the reader's messages until BYE or EOF."""
@@ -129,8 +132,9 @@ class _Session:
                 self.wants.append(msg)
                 self._interrupt()
             elif isinstance(msg, m.Want) and not range_mode:
-                if len(self.wants) + 1 > MAX_QUEUED_WANTS // m.MAX_WANT_CIDS:
-                    raise _Stop(m.AbortCode.BAD_REQUEST, "too many queued WANTs")
+                self.queued_cids += len(msg.cids)
+                if self.queued_cids > m.MAX_OUTSTANDING_WANTS:
+                    raise _Stop(m.AbortCode.BAD_REQUEST, "too many outstanding WANTs")
                 self.wants.append(msg)
                 if msg.credit:
                     self._add_credit(msg.credit)
@@ -156,10 +160,10 @@ class _Session:
             self.interrupt.cancel()
         self.wake()
 
-    async def wait_credit(self, nbytes: int, seq: int) -> bool:
-        """Wait until ``nbytes`` fit the credit; False if a SEEK/BYE came first."""
+    async def wait_credit(self, nbytes: int, seq: int, range_mode: bool) -> bool:
+        """Wait until ``nbytes`` fit the credit; False if a BYE (or in range mode a SEEK) came."""
         while not self.credit.can_send(nbytes):
-            if self.bye or seq != self.seq or self.wants:
+            if self.bye or (range_mode and (seq != self.seq or self.wants)):
                 return False
             await self.wait_change()
         return True
@@ -201,10 +205,14 @@ class TransferServer:
         stats.peak_streams_active = max(stats.peak_streams_active, stats.streams_active)
         tag = peer_id_to_str(stream.remote_peer)[-8:]
         try:
-            await self._serve(_Session(self, framed))
+            session = _Session(self, framed)
+            await self._serve(session)
         except _Stop as stop:
             logger.debug("[%s] transfer aborted: %s: %s", tag, stop.code.value, stop)
-            await self._abort(framed, stop.code, str(stop))
+            if session.sending:  # a frame was cut short: an ABORT after it would be garbage
+                await framed.reset()
+            else:
+                await self._abort(framed, stop.code, str(stop))
         except NetworkError as exc:
             logger.debug("[%s] transfer stream failed: %r", tag, exc)
             await framed.reset()
@@ -295,7 +303,7 @@ class TransferServer:
                 return False
             if chunk is None:
                 return True
-            if not await session.wait_credit(chunk.size, seq):
+            if not await session.wait_credit(chunk.size, seq, range_mode=True):
                 return False
             data = await self._read(source, chunk)
             await session.send_chunk(seq, chunk, data, chunk.offset)
@@ -322,7 +330,7 @@ class TransferServer:
                 if size is None:
                     await session.send(m.DontHave(cid))
                     continue
-                if not await session.wait_credit(size, session.seq):
+                if not await session.wait_credit(size, session.seq, range_mode=False):
                     return  # BYE with wants outstanding: the reader no longer cares
                 try:
                     data = await trio.to_thread.run_sync(self.store.get, cid)
@@ -331,6 +339,7 @@ class TransferServer:
                     continue
                 await session.send_chunk(0, SourceChunk(cid, 0, len(data)), data, None)
             session.wants.popleft()
+            session.queued_cids -= len(want.cids)
 
     async def _abort(self, framed: FramedStream, code: m.AbortCode, reason: str) -> None:
         self.stats.aborts_sent[code.value] = self.stats.aborts_sent.get(code.value, 0) + 1
