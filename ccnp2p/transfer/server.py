@@ -276,9 +276,12 @@ class TransferServer:
     async def _send_ranges(self, session: _Session, source: RangeSource) -> None:
         """Stream the current range; after DONE, wait for a SEEK or BYE (then return)."""
         while True:
-            await session.send(m.Info(session.seq, source.size()))
+            size = source.size()
+            await session.send(m.Info(session.seq, size))
             finished = await self._send_range(session, source)
             if finished:
+                if size is None and source.size() is not None:  # a live stream finished
+                    await session.send(m.Info(session.seq, source.size()))
                 await session.send(m.Done(session.seq))
             while not session.wants and not session.bye:
                 await session.changed.wait()
