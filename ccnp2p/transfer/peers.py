@@ -158,6 +158,8 @@ class PeerSession:
             if not isinstance(msg, m.Chunk | m.DontHave) or not self.requested:
                 raise FlowControlError(f"{self.tag}: unexpected {type(msg).__name__}")
             head = self.requested[0]
+            if isinstance(msg, m.Chunk) and (msg.seq != 0 or msg.offset is not None):
+                raise FlowControlError(f"{self.tag}: a want-mode chunk has seq 0 and no offset")
             if msg.cid != head.cid:
                 raise FlowControlError(f"{self.tag}: answered {msg.cid}, expected {head.cid}")
             self.requested.popleft()

@@ -227,6 +227,7 @@ class TransferServer:
             await self._serve_range(session, first)
         elif isinstance(first, m.Want):
             session.wants.append(first)
+            session.queued_cids = len(first.cids)
             if first.credit:
                 session._add_credit(first.credit)
             await self._run(session, self._send_wants(session), range_mode=False)
