@@ -50,7 +50,9 @@ async def raw_tcp(size: int) -> float:
         done.set()
 
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(functools.partial(trio.serve_tcp, sink, 0, host="127.0.0.1"))
+        listeners = await nursery.start(
+            functools.partial(trio.serve_tcp, sink, 0, host="127.0.0.1")
+        )
         port = listeners[0].socket.getsockname()[1]
         payload = os.urandom(WRITE_BYTES)
         start = time.perf_counter()
@@ -264,7 +266,9 @@ def main() -> None:
         print(f"{name:<28} {mb / secs:9.1f} MB/s  ({secs:.2f} s)")
     ratio = results["libp2p_s"] / results["ccn_s"]
     results["ratio_c_over_b"] = ratio
-    print(f"(c)/(b) = {ratio:.0%} (target >= 70%); receiver peak RSS {results['ccn_rss_mb']:.0f} MB")
+    print(
+        f"(c)/(b) = {ratio:.0%} (target >= 70%); receiver peak RSS {results['ccn_rss_mb']:.0f} MB"
+    )
     print(f"profile of (c) (receiver, under cProfile: {results['ccn_profiled_s']:.2f} s) saved to")
     print(f"  {args.profile_out}")
     if args.json:

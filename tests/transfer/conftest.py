@@ -79,7 +79,9 @@ class Cluster:
     ) -> Node:
         self.count += 1
         host = self.hub.add_host(
-            Identity.from_seed_int(100 + self.count), upload_bytes_per_s=up, download_bytes_per_s=down
+            Identity.from_seed_int(100 + self.count),
+            upload_bytes_per_s=up,
+            download_bytes_per_s=down,
         )
         store = Blockstore(self.tmp / f"node{self.count}", durable=False)
         service = TransferService(host, store, fetch_config=config)

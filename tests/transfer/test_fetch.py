@@ -158,4 +158,3 @@ async def test_abandoned_download_stops_the_fetch(
         assert bob.service.statistics().fetches_active == 0
         # And the node keeps working afterwards.
         assert await read_all(bob.service.fetch(root, [alice.peer_id])) == data
-

@@ -103,7 +103,11 @@ def test_window_grows_to_the_bandwidth_delay_product_and_not_beyond_the_cap() ->
     # 100 MB/s x 50 ms = 5 MB; a fast reader. The window should approach 2 x BDP, capped at 8 MiB.
     window = CreditWindow(initial_bytes=1 << 20, min_bytes=1 << 20, max_bytes=8 << 20)
     simulate(
-        rtt_s=0.05, link_bytes_per_s=100e6, reader_bytes_per_s=[1e10], total=200 << 20, window=window
+        rtt_s=0.05,
+        link_bytes_per_s=100e6,
+        reader_bytes_per_s=[1e10],
+        total=200 << 20,
+        window=window,
     )
     assert window.window_bytes == 8 << 20
     assert window.min_rtt_s == pytest.approx(0.05, rel=0.1)
@@ -126,7 +130,9 @@ def test_a_window_limited_transfer_gets_faster_as_the_window_grows() -> None:
 
 def test_slow_reader_does_not_grow_the_window() -> None:
     window = CreditWindow(initial_bytes=1 << 20, min_bytes=1 << 20, max_bytes=32 << 20)
-    simulate(rtt_s=0.05, link_bytes_per_s=100e6, reader_bytes_per_s=[1e6], total=8 << 20, window=window)
+    simulate(
+        rtt_s=0.05, link_bytes_per_s=100e6, reader_bytes_per_s=[1e6], total=8 << 20, window=window
+    )
     assert window.window_bytes == 1 << 20
 
 
