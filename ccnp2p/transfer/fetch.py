@@ -130,6 +130,7 @@ class MultiFetch:
         self._limiter = trio.CapacityLimiter(config.verify_threads)
         self._nursery: trio.Nursery | None = None
         self._error: TransferFailed | None = None
+        self._losses = False  # a provider was dropped or refused a chunk: check for dead ends
 
     # -- driver ------------------------------------------------------------------------------
 
@@ -260,7 +261,8 @@ class MultiFetch:
             heapq.heappush(self._pending, index)
         if not self._pending:
             self._end_game(in_flight)
-        self._check_stuck()
+        if self._losses:
+            self._check_stuck()
 
     def _best_for(self, index: int) -> PeerSession | None:
         size = self._refs[index].size
@@ -330,6 +332,7 @@ class MultiFetch:
     async def _run_session(self, session: PeerSession) -> None:
         await session.run(self._on_chunk, self._on_missing)
         self.stats.peers_dropped += 1
+        self._losses = True
         logger.debug("[%s] provider dropped: %s", session.tag, session.failure)
         for wanted in list(session.requested):
             if self._release(session, wanted.index):
@@ -340,6 +343,7 @@ class MultiFetch:
         self._wake()
 
     def _on_missing(self, session: PeerSession, wanted: Wanted) -> None:
+        self._losses = True
         self._excluded.setdefault(wanted.index, set()).add(session.peer)
         if self._release(session, wanted.index):
             self._requeue(wanted.index)
