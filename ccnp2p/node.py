@@ -36,7 +36,8 @@ from ccnp2p.store.aio import AsyncBlocks
 from ccnp2p.store.blockstore import Blockstore
 from ccnp2p.store.files import DEFAULT_CHUNK_BYTES, FileReader, ImportResult, import_stream
 from ccnp2p.store.pins import PinSet
-from ccnp2p.transfer.blocks import MAX_WANTS, BlockService
+from ccnp2p.transfer import TransferService
+from ccnp2p.transfer.blocks import BlockService
 
 if TYPE_CHECKING:
     from trio_typing import TaskStatus  # trio-stubs (via libp2p) hide trio.TaskStatus
@@ -115,6 +116,7 @@ class Node:
         self.network = network
         self.dht = KadDht(network, dht_config, validators=default_validators(), seed=seed)
         self.exchange = BlockService(network, self.ablocks)
+        self.transfer = TransferService(network, blocks)
         self.wall_time = wall_time
         self.compute = ComputeService(
             self,
@@ -133,6 +135,7 @@ class Node:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             await nursery.start(self.dht.run)
+            await nursery.start(self.transfer.run)
             await nursery.start(self.compute.run)
             task_status.started()
 
@@ -204,16 +207,6 @@ class Node:
                 pass
         return await self.exchange.get_block(cid, providers)
 
-    async def _fetch_tree(self, node: FileNode, providers: Sequence[bytes]) -> None:
-        """Make every file node of the tree local (chunks are fetched while streaming)."""
-        if node.depth == 0:
-            return
-        for child in node.links:
-            data = await self._get_block(child, providers)
-            sub = decode_object(data, FileNode)
-            assert isinstance(sub, FileNode)
-            await self._fetch_tree(sub, providers)
-
     async def plan_read(self, cid: Cid) -> ReadPlan:
         """Resolve ``cid`` to a readable file: locally, or by finding providers and its tree."""
         providers: tuple[bytes, ...] = ()
@@ -231,7 +224,6 @@ class Node:
         if not providers and obj.depth > 0:
             # Partial local copies: find providers lazily if a subtree is missing.
             providers = await self._providers_if_missing(cid, obj)
-        await self._fetch_tree(obj, providers)
         return ReadPlan(cid, obj.size, not providers, providers)
 
     async def _providers_if_missing(self, cid: Cid, node: FileNode) -> tuple[bytes, ...]:
@@ -243,53 +235,38 @@ class Node:
     async def open_reader(
         self, cid: Cid, offset: int = 0, length: int | None = None, plan: ReadPlan | None = None
     ) -> AsyncIterator[bytes]:
-        """Stream the bytes of ``cid`` from ``offset``: local blocks first, then providers.
+        """Stream the bytes of a stored file (or chunk) from ``offset``.
 
-        Fetched blocks are verified and cached in the blockstore (unpinned).
+        Local blocks are read in place; missing ones come over ``/ccn/transfer`` from all the
+        providers at once, verified against the file tree and cached (unpinned).
         """
         plan = plan or await self.plan_read(cid)
-        reader = FileReader(self.blocks.get, plan.root)
-        refs = list(reader.chunk_refs(offset, length))
-        providers = list(plan.providers)
-        turn = 0
-        for start in range(0, len(refs), MAX_WANTS):
-            batch = refs[start : start + MAX_WANTS]
-            missing = [r.cid for r in batch if not self.blocks.has(r.cid)]
-            fetched: dict[Cid, bytes] = {}
-            if missing:
-                if not providers:
-                    infos = await self.find_providers(plan.root)
-                    providers = [p.peer_id for p in infos if p.peer_id != self.peer_id]
-                fetched = await self._fetch_batch(missing, providers, turn)
-                turn += 1
-            for ref in batch:
-                data = fetched.get(ref.cid)
-                if data is None:
-                    data = await self.ablocks.get(ref.cid)
-                yield data if ref.start == 0 and ref.end == ref.size else data[ref.start : ref.end]
-
-    async def _fetch_batch(
-        self, cids: list[Cid], providers: Sequence[bytes], turn: int
-    ) -> dict[Cid, bytes]:
-        """Fetch ``cids`` from the providers (rotating start), store them, return them."""
-        if not providers:
-            raise NotFound(f"no provider for {cids[0]}", cids[0])
-        order = [providers[(turn + i) % len(providers)] for i in range(len(providers))]
-        got: dict[Cid, bytes] = {}
-        for peer in order:
-            want = [c for c in cids if c not in got]
-            if not want:
-                break
+        end = None if length is None else offset + length
+        pos = offset
+        if not plan.providers:
+            reader = FileReader(self.blocks.get, plan.root)
             try:
-                got.update(await self.exchange.fetch_from(peer, want))
-            except (CcnError, trio.TooSlowError) as exc:
-                log.info("fetch from %s failed: %s", peer.hex()[:12], exc)
-        missing = [c for c in cids if c not in got]
-        if missing:
-            raise NotFound(f"chunk {missing[0]} is unavailable from every provider", missing[0])
-        for cid, data in got.items():
-            await self.ablocks.put(cid, data, verify=False)
-        return got
+                for ref in reader.chunk_refs(offset, length):
+                    data = await self.ablocks.get(ref.cid)
+                    piece = (
+                        data
+                        if ref.start == 0 and ref.end == ref.size
+                        else data[ref.start : ref.end]
+                    )
+                    pos += len(piece)
+                    yield piece
+                return
+            except NotFound:
+                pass  # a partial local copy: fetch the rest from providers
+            infos = await self.find_providers(plan.root)
+            providers = tuple(p.peer_id for p in infos if p.peer_id != self.peer_id)
+            if not providers:
+                raise NotFound(f"{plan.root} is incomplete here and no provider was found")
+            plan = ReadPlan(plan.root, plan.size, False, providers)
+        remaining = None if end is None else max(0, end - pos)
+        async with self.transfer.fetch(plan.root, plan.providers, pos, remaining) as download:
+            async for piece in download:
+                yield piece
 
     # -- objects and calcs ----------------------------------------------------------------------
 

@@ -50,6 +50,15 @@ class Daemon:
             )
         return res.stdout
 
+    def cli_json_get(self, path: str) -> bytes:
+        """GET ``path`` on this daemon's API (read-only calls need no token)."""
+        import http.client
+
+        host, port = self.api.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        conn.request("GET", path)
+        return conn.getresponse().read()
+
 
 class Testnet:
     """Start with ``with Testnet(root, n) as net:``; all daemons stop when the block ends."""

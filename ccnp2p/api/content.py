@@ -23,9 +23,10 @@ from ccnp2p.api.common import (
 )
 from ccnp2p.api.ranges import parse_open_range, parse_range
 from ccnp2p.cli.local import stat_object
-from ccnp2p.errors import CcnError, LocalError, NotFound
+from ccnp2p.errors import CcnError, LocalError
 from ccnp2p.node import ReadPlan
 from ccnp2p.objects.cid import Cid
+from ccnp2p.objects.keys import peer_id_to_str
 from ccnp2p.objects.model import Calc, FileNode
 from ccnp2p.store.gc import collect_garbage
 from ccnp2p.store.pins import PinKind
@@ -120,7 +121,11 @@ def content_routes(ctx: ApiContext) -> Routes:
             )
         end = plan.size if length is None else min(plan.size, offset + length)
         size = max(0, end - offset)
-        headers = {"Content-Length": str(size), "X-Ccn-Size": str(plan.size)}
+        headers = {
+            "Content-Length": str(size),
+            "X-Ccn-Size": str(plan.size),
+            "X-Ccn-Providers": str(len(plan.providers)),
+        }
         return StreamingResponse(
             _stream(plan, offset, size), media_type="application/octet-stream", headers=headers
         )
@@ -243,9 +248,21 @@ def content_routes(ctx: ApiContext) -> Routes:
     async def pin_add(request: Request) -> Response:
         cid = cid_param(request)
         direct = request.query_params.get("direct") == "true"
-        if not node.blocks.has(cid):
-            raise NotFound(f"cannot pin {cid}: not in the local store (get it first)", cid)
+        if direct:
+            if not node.blocks.has(cid):
+                await node.get_object(cid)  # fetch the one block from providers
+        else:
+            # A recursive pin means holding all of it: fetch what is missing, then announce.
+            # A calc is computed; the pin then keeps the calc object and its inputs' links.
+            async for _ in node.read(cid):
+                pass
         repo.pins.add(cid, PinKind.DIRECT if direct else PinKind.RECURSIVE)
+        if not direct:
+            result = await node.compute.find_result(cid)
+            if result is not None:
+                repo.pins.add(result)  # a pinned calc keeps its computed result too
+                await node.provide(result)
+            await node.provide(cid)
         return JSONResponse({"pinned": str(cid), "kind": "direct" if direct else "recursive"})
 
     async def pin_rm(request: Request) -> Response:
@@ -265,6 +282,25 @@ def content_routes(ctx: ApiContext) -> Routes:
         removed = [str(c) for c in result.removed]
         return JSONResponse({"removed": removed, "freed_bytes": result.freed_bytes})
 
+    async def transfer_stats(request: Request) -> Response:
+        st = node.transfer.statistics()
+        f, srv = st.fetch, st.server
+        return JSONResponse(
+            {
+                "fetch": {
+                    "bytes_by_peer": {peer_id_to_str(p): n for p, n in f.bytes_by_peer.items()},
+                    "chunks_fetched": f.chunks_fetched,
+                    "chunks_local": f.chunks_local,
+                    "retries": f.retries,
+                    "bad_chunks": f.bad_chunks,
+                    "peers_dropped": f.peers_dropped,
+                },
+                "server": {"bytes_sent": srv.bytes_sent, "streams_served": srv.streams_served},
+                "fetches_active": st.fetches_active,
+                "fetches_failed": st.fetches_failed,
+            }
+        )
+
     async def gateway_cid(cid: Cid, request: Request) -> Response:
         return await _gateway(cid, request)
 
@@ -281,5 +317,6 @@ def content_routes(ctx: ApiContext) -> Routes:
         ("/api/v0/ops", ops, "GET"),
         ("/api/v0/executions", executions, "GET"),
         ("/api/v0/explain/{cid}", explain, "GET"),
+        ("/api/v0/transfer/stats", transfer_stats, "GET"),
         ("/ccn/{cid}", gateway, "GET"),
     ]

@@ -71,6 +71,11 @@ def cmd_get(repo_path: Path, cid_text: str, *, output: str | None, offset: int) 
     cid = Cid.parse(cid_text)
     with Repo(repo_path) as repo:
         reader = FileReader(repo.blocks.get, cid)
+        resume = 0
+        if output is not None and output != "-" and offset == 0:
+            part = Path(output + ".part")
+            resume = part.stat().st_size if part.exists() else 0
+        offset += resume
         bar = Progress(max(reader.size - offset, 0), "get")
         chunks = reader.iter_range(offset)
         if output is None or output == "-":
@@ -78,7 +83,7 @@ def cmd_get(repo_path: Path, cid_text: str, *, output: str | None, offset: int) 
             sys.stdout.buffer.flush()
         else:
             tmp = Path(output + ".part")
-            with open(tmp, "wb") as out:
+            with open(tmp, "ab" if resume else "wb") as out:
                 _write_all(out, chunks, bar)
             tmp.replace(output)
         bar.finish()

@@ -82,21 +82,38 @@ class _ProgressReader:
 
 def get(client: DaemonClient, cid_text: str, *, output: str | None, offset: int) -> int:
     cid = Cid.parse(cid_text)
+    resume = _resume_offset(output) if offset == 0 else 0
+    offset += resume
     resp = client.request(
         "GET", client.cid_path("/api/v0/cat", str(cid)), params={"offset": offset}
     )
     length = resp.headers.get("Content-Length")
     total = int(length) if length is not None else None  # a calc still computing: unknown
     bar = Progress(total, "get")
+    providers = resp.headers.get("X-Ccn-Providers")
+    bar.status = f"from {providers} peers" if providers and providers != "0" else "local"
     if output is None or output == "-":
         _copy(resp, sys.stdout.buffer, bar, total)
         sys.stdout.buffer.flush()
     else:
         tmp = Path(output + ".part")
-        with open(tmp, "wb") as out:
+        with open(tmp, "ab" if resume else "wb") as out:
             _copy(resp, out, bar, total)
         tmp.replace(output)
     bar.finish()
+    return 0
+
+
+def _resume_offset(output: str | None) -> int:
+    """Bytes of an interrupted ``get -o FILE`` already on disk (kept in ``FILE.part``)."""
+    if output is None or output == "-":
+        return 0
+    part = Path(output + ".part")
+    if part.exists():
+        size = part.stat().st_size
+        if size:
+            print(f"resuming {output} at byte {size}", file=sys.stderr)
+        return size
     return 0
 
 

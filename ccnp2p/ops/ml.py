@@ -15,7 +15,6 @@ import functools
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import numpy as np
-import trio
 
 from ccnp2p.compute.api import (
     InputStream,
@@ -43,6 +42,7 @@ from ccnp2p.ops.tensors import (
     rows_to_bytes,
 )
 from ccnp2p.ops.transformer import ModelConfig, check_weights
+from ccnp2p.store.aio import run_blocking
 
 if TYPE_CHECKING:
     import torch
@@ -154,7 +154,7 @@ class InitModel(BuiltinOperator):
     ) -> None:
         seed = get_int(params, "seed", lo=0, hi=2**63 - 1)
         config = ModelConfig.from_params(params)
-        await write_pieces(out, await trio.to_thread.run_sync(_init_blob, config, seed))
+        await write_pieces(out, await run_blocking(_init_blob, config, seed))
 
 
 class Embed(BuiltinOperator):
@@ -251,7 +251,7 @@ class Forward(BuiltinOperator):
             if first_layer:
                 x = _resumed_state(ctx.resume, block.shape)
             else:
-                x = await trio.to_thread.run_sync(_embed_window, weights, block)
+                x = await run_blocking(_embed_window, weights, block)
             await self._window(weights, config, index, first_layer, x, logits, out, ctx)
             index += 1
             first_layer = 0
@@ -272,9 +272,9 @@ class Forward(BuiltinOperator):
         """Layers ``first_layer..`` of window ``index``, one step each; the output at the end."""
         last = config.n_layers - 1
         for layer_index in range(first_layer, config.n_layers):
-            x = await trio.to_thread.run_sync(_layer, weights, config, layer_index, x)
+            x = await run_blocking(_layer, weights, config, layer_index, x)
             if layer_index == last:
-                y = await trio.to_thread.run_sync(_head, weights, config, x, logits)
+                y = await run_blocking(_head, weights, config, x, logits)
                 await write_pieces(out, rows_to_bytes(y, "F32"))
             step = index * config.n_layers + layer_index
             await ctx.step_done(step, functools.partial(_encode_state, x, step))

@@ -31,7 +31,6 @@ import math
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import numpy as np
-import trio
 
 from ccnp2p.compute.api import (
     InputStream,
@@ -45,6 +44,7 @@ from ccnp2p.ops.base import BuiltinOperator
 from ccnp2p.ops.params import check_keys, get_choice, get_float, get_int, write_pieces
 from ccnp2p.ops.tensors import decode_safetensors, encode_safetensors, read_safetensors
 from ccnp2p.ops.transformer import ModelConfig, check_weights
+from ccnp2p.store.aio import run_blocking
 
 if TYPE_CHECKING:
     import torch
@@ -209,14 +209,14 @@ class Train(BuiltinOperator):
             trainer.restore(ctx.resume.step, ctx.resume.state)
             first = ctx.resume.step + 1
         for step in range(first, get_int(params, "steps", lo=1, hi=MAX_STEPS)):
-            loss = await trio.to_thread.run_sync(trainer.step, step, tokens)
+            loss = await run_blocking(trainer.step, step, tokens)
             if log:
                 record = {"loss": float(np.float32(loss)), "step": step + 1}
                 line = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
                 await out.write(line.encode())
             await ctx.step_done(step, functools.partial(trainer.state, step))
         if not log:
-            await write_pieces(out, await trio.to_thread.run_sync(trainer.model_blob))
+            await write_pieces(out, await run_blocking(trainer.model_blob))
 
 
 async def _read_tokens(stream: InputStream, config: ModelConfig) -> torch.Tensor:

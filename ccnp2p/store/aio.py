@@ -2,7 +2,8 @@
 
 Disk I/O runs in a worker thread in the daemon so the event loop keeps serving peers. Under a
 virtual clock (tests, the simulator) worker threads are invisible to trio's autojump and would
-let timeouts fire while a read is still running, so there the calls run inline.
+let timeouts fire while a read is still running, so there the calls run inline: whoever runs
+trio with a :class:`trio.testing.MockClock` gets inline I/O with no flag to set.
 """
 
 from __future__ import annotations
@@ -11,11 +12,27 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import trio
+import trio.testing
 
 from ccnp2p.objects.cid import Cid
 from ccnp2p.store.blockstore import Blockstore
 
 T = TypeVar("T")
+
+
+def virtual_time() -> bool:
+    """Whether this trio run uses a virtual clock (then blocking calls must run inline)."""
+    return isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock)
+
+
+async def run_blocking(
+    fn: Callable[..., T], *args: object, limiter: trio.CapacityLimiter | None = None
+) -> T:
+    """Run a blocking call in a worker thread, or inline under a virtual clock."""
+    if virtual_time():
+        await trio.lowlevel.checkpoint()
+        return fn(*args)
+    return await trio.to_thread.run_sync(fn, *args, limiter=limiter)
 
 
 class AsyncBlocks:
@@ -26,7 +43,7 @@ class AsyncBlocks:
         self.threaded = threaded
 
     async def run(self, fn: Callable[[], T]) -> T:
-        if self.threaded:
+        if self.threaded and not virtual_time():
             return await trio.to_thread.run_sync(fn)
         await trio.lowlevel.checkpoint()
         return fn()

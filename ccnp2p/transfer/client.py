@@ -28,6 +28,7 @@ from ccnp2p.net.base import Network
 from ccnp2p.net.errors import NetworkError
 from ccnp2p.net.framing import FramedStream
 from ccnp2p.objects.cid import Cid
+from ccnp2p.store.aio import run_blocking
 from ccnp2p.transfer import messages as m
 from ccnp2p.transfer.errors import TransferAborted, TransferFailed
 from ccnp2p.transfer.window import CreditWindow
@@ -171,7 +172,7 @@ class RangeReader:
         if off is None or not off <= self._pos < off + len(chunk.data):
             raise ProtocolError(f"chunk at {off} does not continue the range at {self._pos}")
         try:
-            await trio.to_thread.run_sync(chunk.cid.verify, chunk.data)
+            await run_blocking(chunk.cid.verify, chunk.data)
         except HashMismatch:
             self.bad_chunks += 1
             raise

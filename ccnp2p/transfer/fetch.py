@@ -33,6 +33,7 @@ import trio
 from ccnp2p.errors import CcnError, DecodeError, HashMismatch, NotFound
 from ccnp2p.net.base import Network
 from ccnp2p.objects.cid import Cid
+from ccnp2p.store.aio import run_blocking
 from ccnp2p.store.blockstore import Blockstore
 from ccnp2p.store.files import ChunkRef, FileReader
 from ccnp2p.transfer.client import WindowConfig
@@ -196,7 +197,7 @@ class MultiFetch:
                 if refs is None:
                     remaining = None if end is None else max(0, end - pos)
                     refs = await self._open_refs(pos, remaining)
-                batch = await trio.to_thread.run_sync(_take_local, self.store, refs, room)
+                batch = await run_blocking(_take_local, self.store, refs, room)
             except NotFound as exc:
                 if not isinstance(exc.cid, Cid):
                     raise
@@ -216,7 +217,7 @@ class MultiFetch:
         def walk() -> Iterator[ChunkRef]:
             return FileReader(self.store.get, self.root).chunk_refs(pos, length)
 
-        return await trio.to_thread.run_sync(walk)
+        return await run_blocking(walk)
 
     async def _fetch_node(self, cid: Cid) -> None:
         providers = sorted(
@@ -226,7 +227,7 @@ class MultiFetch:
             self.network, [s.peer for s in providers], cid, self.config.peer_timeout_s
         )
         self._count_peer_bytes(peer, len(data))
-        await trio.to_thread.run_sync(lambda: self.store.put(cid, data, verify=False))
+        await run_blocking(lambda: self.store.put(cid, data, verify=False))
 
     def _admit(self, ref: ChunkRef, local: bytes | None) -> None:
         index = self._next_index
@@ -362,9 +363,7 @@ class MultiFetch:
     async def _verify(self, session: PeerSession, wanted: Wanted, data: bytes) -> None:
         store = self.store if self.config.store else None
         try:
-            await trio.to_thread.run_sync(
-                _verify_and_store, store, wanted, data, limiter=self._limiter
-            )
+            await run_blocking(_verify_and_store, store, wanted, data, limiter=self._limiter)
         except HashMismatch:
             self.stats.bad_chunks += 1
             self._excluded.setdefault(wanted.index, set()).add(session.peer)

@@ -33,6 +33,7 @@ import trio
 
 from ccnp2p.errors import LocalError
 from ccnp2p.objects.cid import Cid
+from ccnp2p.store.aio import run_blocking
 from ccnp2p.store.blockstore import Blockstore
 from ccnp2p.store.files import MAX_CHUNK_BYTES
 from ccnp2p.transfer.errors import LiveStreamFailed
@@ -118,7 +119,7 @@ class LiveStream:
             self._producer_waits += 1
             await self._lot.park()
         cid = Cid.for_raw(data)
-        await trio.to_thread.run_sync(lambda: self._store.put(cid, data, verify=False))
+        await run_blocking(lambda: self._store.put(cid, data, verify=False))
         if self.state is not LiveState.RUNNING:  # fail()ed while we were writing
             raise LocalError(f"live stream {self.cid} is {self.state.value}")
         self._offsets.append(self._produced)
@@ -189,7 +190,7 @@ class LiveStream:
             await trio.lowlevel.checkpoint()
             return data
         self._store_reads += 1
-        return await trio.to_thread.run_sync(self._store.get, chunk.cid)
+        return await run_blocking(self._store.get, chunk.cid)
 
     def statistics(self) -> LiveStatistics:
         return LiveStatistics(

@@ -29,6 +29,7 @@ from ccnp2p.net.errors import NetworkError
 from ccnp2p.net.framing import FramedStream
 from ccnp2p.objects.cid import Cid
 from ccnp2p.objects.keys import peer_id_to_str
+from ccnp2p.store.aio import run_blocking
 from ccnp2p.store.files import MAX_CHUNK_BYTES
 from ccnp2p.transfer import messages as m
 from ccnp2p.transfer.errors import TransferAborted, TransferFailed
@@ -205,7 +206,7 @@ async def _one_block(network: Network, peer: bytes, cid: Cid) -> bytes:
             raise TransferAborted(msg.code, msg.reason)
         if not isinstance(msg, m.Chunk) or msg.cid != cid:
             raise TransferFailed(f"no block in the answer ({type(msg).__name__})")
-        await trio.to_thread.run_sync(cid.verify, msg.data)
+        await run_blocking(cid.verify, msg.data)
         await framed.send_msg(m.encode(m.Bye()))
         await framed.close()
         return msg.data

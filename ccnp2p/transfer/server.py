@@ -32,6 +32,7 @@ from ccnp2p.net.errors import NetworkError
 from ccnp2p.net.framing import FramedStream
 from ccnp2p.objects.cid import Cid
 from ccnp2p.objects.keys import peer_id_to_str
+from ccnp2p.store.aio import run_blocking
 from ccnp2p.store.blockstore import Blockstore
 from ccnp2p.transfer import messages as m
 from ccnp2p.transfer.errors import LiveStreamFailed
@@ -330,14 +331,14 @@ class TransferServer:
             want = session.wants[0]
             assert isinstance(want, m.Want)
             for cid in want.cids:
-                size = await trio.to_thread.run_sync(_size_or_none, self.store, cid)
+                size = await run_blocking(_size_or_none, self.store, cid)
                 if size is None:
                     await session.send(m.DontHave(cid))
                     continue
                 if not await session.wait_credit(size, session.seq, range_mode=False):
                     return  # BYE with wants outstanding: the reader no longer cares
                 try:
-                    data = await trio.to_thread.run_sync(self.store.get, cid)
+                    data = await run_blocking(self.store.get, cid)
                 except CcnError:
                     await session.send(m.DontHave(cid))  # vanished or corrupt since the stat
                     continue

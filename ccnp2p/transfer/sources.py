@@ -20,6 +20,7 @@ import trio
 
 from ccnp2p.errors import CcnError, DecodeError, NotFound
 from ccnp2p.objects.cid import Cid
+from ccnp2p.store.aio import run_blocking
 from ccnp2p.store.blockstore import Blockstore
 from ccnp2p.store.files import ChunkRef, FileReader
 
@@ -84,7 +85,7 @@ class BlockstoreSource:
             except (NotFound, DecodeError):
                 return None  # not a file, or a partial tree: we cannot serve it
 
-        reader = await trio.to_thread.run_sync(load)
+        reader = await run_blocking(load)
         return None if reader is None else StoredRange(self._store, reader)
 
 
@@ -115,16 +116,14 @@ class StoredRange:
             self._refs = self._reader.chunk_refs(offset)
             self._batch.clear()
         refs = self._refs
-        self._batch.extend(
-            await trio.to_thread.run_sync(lambda: list(itertools.islice(refs, REF_BATCH)))
-        )
+        self._batch.extend(await run_blocking(lambda: list(itertools.islice(refs, REF_BATCH))))
         if not self._batch:
             return None
         self._next_offset = _end(self._batch[-1])
         return _source_chunk(self._batch[0])
 
     async def read(self, chunk: SourceChunk) -> bytes:
-        data = await trio.to_thread.run_sync(self._store.get, chunk.cid)
+        data = await run_blocking(self._store.get, chunk.cid)
         if len(data) != chunk.size:
             raise CcnError(f"chunk {chunk.cid} has {len(data)} bytes, the file says {chunk.size}")
         return data

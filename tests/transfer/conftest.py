@@ -1,10 +1,8 @@
 """Fixtures for transfer tests: nodes (host + blockstore + service) on the in-memory network.
 
-Blocking blockstore calls run through ``trio.to_thread.run_sync``. Under
-``MockClock(autojump_threshold=0)`` virtual time jumps whenever every task is blocked, which
-includes a task waiting for a worker thread: a slow thread would make timeouts fire and rates
-look wrong. So these tests run offloaded calls inline (after a checkpoint), which also keeps
-them deterministic. The libp2p test uses the real clock and real threads.
+Blocking blockstore calls go through :func:`ccnp2p.store.aio.run_blocking`, which runs them
+inline under ``MockClock`` (a worker thread would let virtual time jump past timeouts) and in
+worker threads otherwise. The libp2p test uses the real clock and real threads.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trio
@@ -29,18 +26,8 @@ from ccnp2p.store.files import import_stream
 from ccnp2p.transfer import FetchConfig, TransferService
 
 
-async def _run_inline(fn: Callable[..., Any], *args: Any, **_: Any) -> Any:
-    await trio.lowlevel.checkpoint()
-    return fn(*args)
-
-
 @pytest.fixture
-def inline_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(trio.to_thread, "run_sync", _run_inline)
-
-
-@pytest.fixture
-def clock(inline_threads: None) -> trio.testing.MockClock:
+def clock() -> trio.testing.MockClock:
     return trio.testing.MockClock(autojump_threshold=0)
 
 
