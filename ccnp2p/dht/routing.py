@@ -204,8 +204,12 @@ class RoutingTable:
             self._refreshed_at[index] = now
 
     def stale_buckets(self, now: float, interval_s: float) -> list[int]:
-        """Buckets (from farthest down to ``REFRESH_DEPTH``) not looked up in ``interval_s``."""
-        lowest = KEY_BITS - REFRESH_DEPTH
+        """Buckets not looked up in ``interval_s``, farthest first, down to the deepest occupied one
+        (at most ``REFRESH_DEPTH`` of them)."""
+        # Buckets deeper than our deepest occupied one are empty because the network is small,
+        # not because we missed peers: refreshing them would find nothing new.
+        occupied = [i for i, b in enumerate(self._buckets) if b.entries]
+        lowest = max(KEY_BITS - REFRESH_DEPTH, min(occupied, default=KEY_BITS - 1))
         return [
             i
             for i in range(KEY_BITS - 1, lowest - 1, -1)

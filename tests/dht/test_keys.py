@@ -23,7 +23,9 @@ def test_peer_key_is_sha256_of_peer_id() -> None:
 def test_content_key_is_multihash() -> None:
     cid = Cid.for_raw(b"hello")
     assert content_key(cid) == cid.multihash
-    assert kad_key(content_key(cid)) == int.from_bytes(hashlib.sha256(cid.multihash).digest(), "big")
+    assert kad_key(content_key(cid)) == int.from_bytes(
+        hashlib.sha256(cid.multihash).digest(), "big"
+    )
 
 
 def test_distance_is_a_metric() -> None:

@@ -28,7 +28,10 @@ def build_world(n: int, seed: int) -> dict[bytes, RoutingTable]:
 
 
 def run_lookup(
-    tables: dict[bytes, RoutingTable], start: bytes, target: int, dead: frozenset[bytes] = frozenset()
+    tables: dict[bytes, RoutingTable],
+    start: bytes,
+    target: int,
+    dead: frozenset[bytes] = frozenset(),
 ) -> ClosestPeersLookup:
     seeds = [i.peer_id for i in tables[start].closest(target, K)]
     lookup = ClosestPeersLookup(target, seeds, k=K, local_peer_id=start, peer_timeout_s=10)
@@ -127,4 +130,4 @@ def test_candidates_are_bounded() -> None:
     lookup = ClosestPeersLookup(0, [peer(1)], k=2, alpha=1)
     lookup.next(0)
     lookup.on_success(peer(1), [peer(i) for i in range(2, 200)])
-    assert len(lookup._order) <= lookup.max_candidates  # noqa: SLF001
+    assert len(lookup._order) <= lookup.max_candidates

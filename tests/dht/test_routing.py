@@ -90,7 +90,11 @@ def test_pending_applies_after_timeout() -> None:
 
 def test_stale_buckets_and_mark_refreshed() -> None:
     table = RoutingTable(ME)
-    assert len(table.stale_buckets(0, 600)) == 12
+    assert table.stale_buckets(0, 600) == [255]  # an empty table only looks for anybody
+    for n in range(1, 400):
+        table.update(peer(n), [], 0)
+    deepest = min(table.bucket_sizes())
+    assert table.stale_buckets(0, 600) == list(range(255, max(deepest, 244) - 1, -1))
     target = table.local_key ^ (1 << 255)
     table.mark_refreshed(target, 100)
     assert 255 not in table.stale_buckets(200, 600)

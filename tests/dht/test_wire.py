@@ -101,7 +101,9 @@ def test_malformed(data: bytes, why: str) -> None:
 
 
 def test_oversized_fields_are_rejected() -> None:
-    big = encode_message(Message(MessageType.PUT_VALUE, b"k", Record(b"k", bytes(MAX_VALUE_BYTES + 1))))
+    big = encode_message(
+        Message(MessageType.PUT_VALUE, b"k", Record(b"k", bytes(MAX_VALUE_BYTES + 1)))
+    )
     with pytest.raises(DecodeError, match="exceeds the limit"):
         decode_message(big)
     many = Message(MessageType.FIND_NODE, closer_peers=(WirePeer(b"p"),) * (MAX_PEERS_PER_LIST + 1))
