@@ -119,7 +119,12 @@ class KadDht:
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the background work until cancelled (use with ``nursery.start``)."""
+        """Run the background work until cancelled (use with ``nursery.start``).
+
+        The first refresh comes one ``refresh_interval_s`` after start: joining is
+        :meth:`bootstrap`'s job, and a refresh of every bucket at once would multiply its cost.
+        """
+        self._last_refresh = trio.current_time()
         async with trio.open_nursery() as nursery:
             for _ in range(self.config.verify_workers):
                 nursery.start_soon(self._verify_loop)
