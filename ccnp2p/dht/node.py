@@ -393,7 +393,7 @@ class KadDht:
         now = trio.current_time()
         if sender in self.table:
             self.table.update(sender, self.network.peer_addrs(sender), now)
-        else:
+        elif self.table.wants(sender, now):
             self._enqueue_verify(sender)
         try:
             return self._handler.handle(sender, request, now).response
