@@ -14,8 +14,9 @@ never drops its oldest entry for a newcomer on trust alone:
 0. A newcomer arrives at a full bucket whose oldest entry was seen within ``fresh_s`` (60 s):
    every entry is known to be alive, so the newcomer is discarded with no ping at all.
 1. A newcomer arrives at a full bucket with a stale oldest entry and no pending entry: it
-   becomes the bucket's *pending* entry, and :meth:`update` returns ``UpdateResult(PENDING, ping=<oldest peer>)``. The table
-   does not ping; the driver does, and reports back.
+   becomes the bucket's *pending* entry, and :meth:`update` returns
+   ``UpdateResult(PENDING, ping=<oldest peer>)``. The table does not ping; the driver does,
+   and reports back.
 2. The oldest answers: the driver calls :meth:`update` for it, it moves to the tail and the
    pending entry is dropped (the old peer proved alive, the newcomer loses).
 3. The oldest fails: the driver calls :meth:`remove`, and the pending entry takes the free slot.

@@ -12,6 +12,7 @@ import trio.testing
 from ccnp2p.dht.config import DhtConfig, Mode
 from ccnp2p.dht.errors import InvalidRecord
 from ccnp2p.dht.node import KadDht
+from ccnp2p.dht.rpc import RequestError
 from ccnp2p.dht.validators import TEST_NAMESPACE, make_signed_record, owner_key
 from ccnp2p.dht.wire import Message, MessageType, Record
 from ccnp2p.errors import NotFound
@@ -108,7 +109,7 @@ async def test_invalid_records_are_rejected(
     forged = make_signed_record(swarm.identities[1], key, 7, b"evil")
     with pytest.raises(InvalidRecord):
         await alice.put_value(key, forged)
-    with pytest.raises(Exception):  # the server resets the stream without answering
+    with pytest.raises(RequestError):  # the server resets the stream without answering
         await alice.rpc.request(
             bob.peer_id, Message(MessageType.PUT_VALUE, key, Record(key, forged))
         )

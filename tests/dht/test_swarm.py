@@ -44,7 +44,9 @@ async def test_500_nodes(autojump_clock: trio.testing.MockClock) -> None:
             node = rng.choice(nodes)
             result = await node.lookup(key)
             target = kad_key(key)
-            truth = sorted((p for p in ids if p != node.peer_id), key=lambda p: peer_key(p) ^ target)
+            truth = sorted(
+                (p for p in ids if p != node.peer_id), key=lambda p: peer_key(p) ^ target
+            )
             exact += set(result.peers) == set(truth[:K])
             hops.append(result.statistics.hops)
         looked_up = time.perf_counter()
