@@ -9,10 +9,11 @@ newcomer's address would be unknown), so nobody would ever route to late joiners
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import trio
 
-from ccnp2p.dht.config import DhtConfig
+from ccnp2p.dht.config import DhtConfig, Mode
 from ccnp2p.dht.node import KadDht
 from ccnp2p.dht.records import ValidatorRegistry
 from ccnp2p.dht.routing import PeerInfo
@@ -67,10 +68,6 @@ class Swarm:
         host = IdentifyingHost(self.hub.add_host(identity), self.hub)
         config = self.config
         if client:
-            from dataclasses import replace
-
-            from ccnp2p.dht.config import Mode
-
             config = replace(config, mode=Mode.CLIENT)
         node = KadDht(host, config, validators=registry(), seed=seed)  # type: ignore[arg-type]
         scope = trio.CancelScope()
