@@ -119,7 +119,12 @@ class KadDht:
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the background work until cancelled (use with ``nursery.start``)."""
+        """Run the background work until cancelled (use with ``nursery.start``).
+
+        The first refresh comes one ``refresh_interval_s`` after start: joining is
+        :meth:`bootstrap`'s job, and a refresh of every bucket at once would multiply its cost.
+        """
+        self._last_refresh = trio.current_time()
         async with trio.open_nursery() as nursery:
             for _ in range(self.config.verify_workers):
                 nursery.start_soon(self._verify_loop)
@@ -388,7 +393,7 @@ class KadDht:
         now = trio.current_time()
         if sender in self.table:
             self.table.update(sender, self.network.peer_addrs(sender), now)
-        else:
+        elif self.table.wants(sender, now):
             self._enqueue_verify(sender)
         try:
             return self._handler.handle(sender, request, now).response

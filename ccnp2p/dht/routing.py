@@ -11,9 +11,12 @@ Eviction policy: **ping before evict, with one pending slot per bucket** (origin
 rust-libp2p ``kbucket.rs``). Long-lived peers are the most likely to stay online, so a full bucket
 never drops its oldest entry for a newcomer on trust alone:
 
-1. A newcomer arrives at a full bucket with no pending entry: it becomes the bucket's *pending*
-   entry, and :meth:`update` returns ``UpdateResult(PENDING, ping=<oldest peer>)``. The table
-   does not ping; the driver does, and reports back.
+0. A newcomer arrives at a full bucket whose oldest entry was seen within ``fresh_s`` (60 s):
+   every entry is known to be alive, so the newcomer is discarded with no ping at all.
+1. A newcomer arrives at a full bucket with a stale oldest entry and no pending entry: it
+   becomes the bucket's *pending* entry, and :meth:`update` returns
+   ``UpdateResult(PENDING, ping=<oldest peer>)``. The table does not ping; the driver does,
+   and reports back.
 2. The oldest answers: the driver calls :meth:`update` for it, it moves to the tail and the
    pending entry is dropped (the old peer proved alive, the newcomer loses).
 3. The oldest fails: the driver calls :meth:`remove`, and the pending entry takes the free slot.
@@ -38,6 +41,7 @@ from ccnp2p.dht.keys import KEY_BITS, KadKey, bucket_index, peer_key
 K_VALUE: Final = 20
 PING_TIMEOUT_S: Final = 10.0
 MAX_ADDRS_PER_PEER: Final = 16
+FRESH_S: Final = 60.0
 REFRESH_DEPTH: Final = 12  # buckets 255..244 are refreshed by random lookups
 
 
@@ -76,11 +80,16 @@ class _Pending:
 
 
 class _Bucket:
-    __slots__ = ("entries", "pending")
+    __slots__ = ("entries", "pending", "seen_at")
 
     def __init__(self) -> None:
         self.entries: OrderedDict[bytes, PeerInfo] = OrderedDict()
+        self.seen_at: dict[bytes, float] = {}
         self.pending: _Pending | None = None
+
+    def oldest_is_fresh(self, now: float, fresh_s: float) -> bool:
+        oldest = next(iter(self.entries))
+        return now - self.seen_at[oldest] < fresh_s
 
 
 class RoutingTable:
@@ -90,10 +99,18 @@ class RoutingTable:
         local_peer_id: our own binary peer id (never inserted).
         k: bucket capacity and lookup width.
         ping_timeout_s: how long a pending newcomer waits for the driver's ping verdict.
+        fresh_s: a full bucket whose oldest entry was seen this recently holds only live peers,
+            so a newcomer is discarded without a ping (bounds pings to one per bucket per
+            ``fresh_s`` however many peers we meet).
     """
 
     def __init__(
-        self, local_peer_id: bytes, *, k: int = K_VALUE, ping_timeout_s: float = PING_TIMEOUT_S
+        self,
+        local_peer_id: bytes,
+        *,
+        k: int = K_VALUE,
+        ping_timeout_s: float = PING_TIMEOUT_S,
+        fresh_s: float = FRESH_S,
     ) -> None:
         if k < 1:
             raise ValueError("k must be positive")
@@ -101,6 +118,7 @@ class RoutingTable:
         self.local_key = peer_key(local_peer_id)
         self.k = k
         self.ping_timeout_s = ping_timeout_s
+        self.fresh_s = fresh_s
         self._buckets = [_Bucket() for _ in range(KEY_BITS)]
         self._keys: dict[bytes, KadKey] = {}
         self._refreshed_at = [float("-inf")] * KEY_BITS
@@ -141,12 +159,15 @@ class RoutingTable:
                 info = bucket.entries[peer_id]
             bucket.entries[peer_id] = info
             bucket.entries.move_to_end(peer_id)
+            bucket.seen_at[peer_id] = now
             if bucket.pending is not None and bucket.pending.victim == peer_id:
                 bucket.pending = None  # the old peer proved alive: the newcomer loses
             return UpdateResult(UpdateStatus.UPDATED, evicted=evicted)
         if len(bucket.entries) < self.k:
-            self._insert(bucket, info, key)
+            self._insert(bucket, info, key, now)
             return UpdateResult(UpdateStatus.INSERTED, evicted=evicted)
+        if bucket.pending is None and bucket.oldest_is_fresh(now, self.fresh_s):
+            return UpdateResult(UpdateStatus.DISCARDED, evicted=evicted)
         if bucket.pending is None:
             victim = next(iter(bucket.entries))
             bucket.pending = _Pending(info, victim, now + self.ping_timeout_s)
@@ -164,11 +185,12 @@ class RoutingTable:
             return None
         bucket = self._buckets[bucket_index(self.local_key, key)]
         del bucket.entries[peer_id]
+        del bucket.seen_at[peer_id]
         pending = bucket.pending
         if pending is None:
             return None
         bucket.pending = None
-        self._insert(bucket, pending.info, peer_key(pending.info.peer_id))
+        self._insert(bucket, pending.info, peer_key(pending.info.peer_id), pending.deadline)
         return pending.info
 
     def poll(self, now: float) -> list[bytes]:
@@ -204,16 +226,30 @@ class RoutingTable:
             self._refreshed_at[index] = now
 
     def stale_buckets(self, now: float, interval_s: float) -> list[int]:
-        """Buckets (from farthest down to ``REFRESH_DEPTH``) not looked up in ``interval_s``."""
-        lowest = KEY_BITS - REFRESH_DEPTH
+        """Buckets not looked up in ``interval_s``, farthest first, down to the deepest occupied one
+        (at most ``REFRESH_DEPTH`` of them)."""
+        # Buckets deeper than our deepest occupied one are empty because the network is small,
+        # not because we missed peers: refreshing them would find nothing new.
+        occupied = [i for i, b in enumerate(self._buckets) if b.entries]
+        lowest = max(KEY_BITS - REFRESH_DEPTH, min(occupied, default=KEY_BITS - 1))
         return [
             i
             for i in range(KEY_BITS - 1, lowest - 1, -1)
             if now - self._refreshed_at[i] >= interval_s
         ]
 
-    def _insert(self, bucket: _Bucket, info: PeerInfo, key: KadKey) -> None:
+    def wants(self, peer_id: bytes, now: float) -> bool:
+        """Whether verifying ``peer_id`` could get it into the table (saves useless pings)."""
+        if peer_id == self.local_peer_id or peer_id in self._keys:
+            return False
+        bucket = self._buckets[bucket_index(self.local_key, peer_key(peer_id))]
+        if len(bucket.entries) < self.k:
+            return True
+        return bucket.pending is None and not bucket.oldest_is_fresh(now, self.fresh_s)
+
+    def _insert(self, bucket: _Bucket, info: PeerInfo, key: KadKey, now: float) -> None:
         bucket.entries[info.peer_id] = info
+        bucket.seen_at[info.peer_id] = now
         self._keys[info.peer_id] = key
 
     def _apply_expired(self, bucket: _Bucket, now: float) -> bytes | None:
@@ -224,7 +260,8 @@ class RoutingTable:
         victim = pending.victim
         if victim in bucket.entries:
             del bucket.entries[victim]
+            del bucket.seen_at[victim]
             del self._keys[victim]
         if len(bucket.entries) < self.k:
-            self._insert(bucket, pending.info, peer_key(pending.info.peer_id))
+            self._insert(bucket, pending.info, peer_key(pending.info.peer_id), now)
         return victim

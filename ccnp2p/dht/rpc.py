@@ -58,6 +58,10 @@ class Rpc:
         self._inbound_by_peer: dict[bytes, int] = {}
         self._inbound_total = 0
 
+    def inbound_streams(self) -> int:
+        """Inbound streams being served now."""
+        return self._inbound_total
+
     async def request(
         self, peer_id: bytes, message: Message, *, expect_response: bool = True
     ) -> Message | None:

@@ -57,10 +57,13 @@ def test_full_bucket_pings_oldest_and_keeps_it_if_alive() -> None:
     a, b, c, d = same_bucket_peers(table, 255, 4)
     table.update(a, [], 0)
     table.update(b, [], 0)
-    result = table.update(c, [], 1)
+    assert table.update(c, [], 59).status is UpdateStatus.DISCARDED  # a was seen recently
+    assert not table.wants(c, 59) and table.wants(c, 60)
+    result = table.update(c, [], 61)
     assert result.status is UpdateStatus.PENDING and result.ping == a
-    assert table.update(d, [], 1).status is UpdateStatus.DISCARDED  # one pending slot
-    table.update(a, [], 2)  # the ping answered
+    assert table.update(d, [], 61).status is UpdateStatus.DISCARDED  # one pending slot
+    assert not table.wants(d, 61)
+    table.update(a, [], 62)  # the ping answered
     assert a in table and c not in table
     assert table.next_deadline() is None
 
@@ -70,7 +73,7 @@ def test_full_bucket_evicts_oldest_when_ping_fails() -> None:
     a, b, c = same_bucket_peers(table, 255, 3)
     table.update(a, [], 0)
     table.update(b, [], 0)
-    table.update(c, [], 1)
+    table.update(c, [], 100)
     promoted = table.remove(a)
     assert promoted is not None and promoted.peer_id == c
     assert set(i.peer_id for i in table.peers()) == {b, c}
@@ -81,16 +84,20 @@ def test_pending_applies_after_timeout() -> None:
     a, b, c = same_bucket_peers(table, 255, 3)
     table.update(a, [], 0)
     table.update(b, [], 0)
-    table.update(c, [], 1)
-    assert table.poll(5.9) == []
-    assert table.next_deadline() == 6
-    assert table.poll(6) == [a]
+    table.update(c, [], 100)
+    assert table.poll(104.9) == []
+    assert table.next_deadline() == 105
+    assert table.poll(105) == [a]
     assert c in table and a not in table
 
 
 def test_stale_buckets_and_mark_refreshed() -> None:
     table = RoutingTable(ME)
-    assert len(table.stale_buckets(0, 600)) == 12
+    assert table.stale_buckets(0, 600) == [255]  # an empty table only looks for anybody
+    for n in range(1, 400):
+        table.update(peer(n), [], 0)
+    deepest = min(table.bucket_sizes())
+    assert table.stale_buckets(0, 600) == list(range(255, max(deepest, 244) - 1, -1))
     target = table.local_key ^ (1 << 255)
     table.mark_refreshed(target, 100)
     assert 255 not in table.stale_buckets(200, 600)
