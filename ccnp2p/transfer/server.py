@@ -63,6 +63,9 @@ class ServerStatistics:
     refused_overloaded: int = 0
 
 
+FRAME_SEND_TIMEOUT_S = 30.0
+
+
 class _Stop(Exception):
     """Ends a session with an ABORT of the given code (internal control flow)."""
 
@@ -113,9 +116,18 @@ class _Session:
         return result
 
     async def send(self, msg: m.Message) -> None:
+        """Send one whole frame. Cancellation waits for the frame to be written (up to
+        :data:`FRAME_SEND_TIMEOUT_S`), so an ABORT can always follow it cleanly; only a frame
+        that could not be finished in that time leaves ``sending`` set (then we reset)."""
+        data = m.encode(msg)
         self.sending = True
-        await self.framed.send_msg(m.encode(msg))
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + FRAME_SEND_TIMEOUT_S
+            await self.framed.send_msg(data)
+        if scope.cancelled_caught:
+            raise _Stop(m.AbortCode.CANCELLED, "reader stopped reading mid-frame")
         self.sending = False
+        await trio.lowlevel.checkpoint_if_cancelled()
 
     async def control(self, range_mode: bool) -> None:
         """Apply the reader's messages until BYE or EOF."""
