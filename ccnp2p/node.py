@@ -207,10 +207,19 @@ class Node:
                 pass
         return await self.exchange.get_block(cid, providers)
 
-    async def plan_read(self, cid: Cid) -> ReadPlan:
-        """Resolve ``cid`` to a readable file: locally, or by finding providers and its tree."""
+    async def plan_read(self, cid: Cid, hint: Sequence[bytes] = ()) -> ReadPlan:
+        """Resolve ``cid`` to a readable file: locally, or by finding providers and its tree.
+
+        ``hint`` names peers known to hold it (asked before, and besides, the DHT's providers).
+        """
         providers: tuple[bytes, ...] = ()
-        if not self.blocks.has(cid):
+        if hint:
+            infos = await self.find_providers(cid)
+            found = [p.peer_id for p in infos if p.peer_id != self.peer_id]
+            providers = tuple(dict.fromkeys([*(h for h in hint if h != self.peer_id), *found]))
+            if self.blocks.has(cid) and self.holds(cid):
+                providers = ()
+        if not providers and not self.blocks.has(cid):
             infos = await self.find_providers(cid)
             providers = tuple(p.peer_id for p in infos if p.peer_id != self.peer_id)
             if not providers:
@@ -365,7 +374,8 @@ class Node:
             async for piece in self.compute.open(cid, offset, length):
                 yield piece
             return
-        async for piece in self.open_reader(cid, offset, length):
+        plan = await self.plan_read(cid, hint) if hint else None
+        async for piece in self.open_reader(cid, offset, length, plan=plan):
             yield piece
 
     # -- small signed records ------------------------------------------------------------------

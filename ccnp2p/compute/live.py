@@ -16,13 +16,13 @@ hold the producer or the fast subscriber back. Memory per subscriber is one posi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import Final
+from typing import Any, Final
 
 import trio
 
-from ccnp2p.errors import CcnError, LocalError
+from ccnp2p.errors import CcnError, LocalError, NotFound
 from ccnp2p.objects.cid import Cid
 from ccnp2p.objects.model import FileNode
 from ccnp2p.store.aio import AsyncBlocks
@@ -57,7 +57,29 @@ class LiveResult:
         self.error: str = ""
         self._changed = trio.Condition()
         self._wants: dict[object, float] = {}
-        self._pending_nodes: list[tuple[Cid, bytes]] = []
+        self.checkpoints: list[Any] = []  # CheckpointNote, newest last (bounded by the executor)
+        self.step = -1  # the last step the operator reported
+        self.fetch: Callable[[Cid], Awaitable[bytes]] | None = None  # for a restored prefix
+
+    def restore(self, chunks: list[tuple[Cid, int]], tail: bytes) -> None:
+        """Continue after a checkpoint: the output so far is ``chunks`` + ``tail``.
+
+        The chunk bytes may live elsewhere (the executor that wrote them); reads of them go
+        through :attr:`fetch`.
+        """
+        if self.produced:
+            raise LocalError("restore on a result that already has output")
+        self._chunks = list(chunks)
+        self._stored_bytes = sum(size for _, size in chunks)
+        self._tail = bytearray(tail)
+
+    @property
+    def chunks(self) -> list[tuple[Cid, int]]:
+        return list(self._chunks)
+
+    @property
+    def tail(self) -> bytes:
+        return bytes(self._tail)
 
     # -- producer side -------------------------------------------------------------------------
 
@@ -160,8 +182,17 @@ class LiveResult:
     async def _read_stored(self, offset: int, max_bytes: int) -> bytes:
         index, base = divmod(offset, RESULT_CHUNK_BYTES)
         cid, size = self._chunks[index]
-        data = await self._blocks.get(cid)
+        try:
+            data = await self._blocks.get(cid)
+        except NotFound:
+            if self.fetch is None:
+                raise
+            data = await self.fetch(cid)
         return data[base : min(size, base + max_bytes)]
+
+    async def note_checkpoint(self, note: Any) -> None:
+        self.checkpoints.append(note)
+        await self._notify()
 
     def statistics(self) -> dict[str, int | str]:
         return {

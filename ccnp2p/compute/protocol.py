@@ -3,7 +3,8 @@
 One stream per reader. Messages are uvarint-framed DAG-CBOR maps with a type field ``t``.
 
 Reader -> executor:
-  * ``{t: "contract", calc: CID, lease_s: int}``: asks the executor to compute ``calc``. The
+  * ``{t: "contract", calc: CID, lease_s: int, resume?: CID, offset?: int}``: asks the executor
+    to compute ``calc`` (continuing from checkpoint ``resume``, for a reader at ``offset``). The
     executor fetches the calc and operator objects (from the reader if needed), checks that it
     runs the operator (installed, code hash matches), that params are valid and that it has a
     free slot, then answers ``{t: "accept"}`` or ``{t: "refuse", code, reason}``.
@@ -12,7 +13,10 @@ Reader -> executor:
   * ``{t: "credit", upto: int}``: more credit. ``upto`` never decreases.
 Executor -> reader:
   * ``{t: "data", offset: int, data: bytes}``: never past the reader's ``upto``.
-  * ``{t: "hb", produced: int}``: heartbeat when nothing was sent for ``HEARTBEAT_S``.
+  * ``{t: "hb", produced: int, step: int}``: heartbeat when nothing was sent for
+    ``HEARTBEAT_S``.
+  * ``{t: "ckpt", step: int, offset: int, state: CID}``: a checkpoint was taken; readers copy it
+    so that it outlives the executor.
   * ``{t: "done", result: CID, size: int}``: the end; the result CID names the whole output.
   * ``{t: "error", code: str, reason: str}``: the computation failed.
 
@@ -27,7 +31,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
-from ccnp2p.compute.live import ComputeFailed, LiveResult
+from ccnp2p.compute.checkpoint import CheckpointNote
+from ccnp2p.compute.live import RESULT_CHUNK_BYTES, ComputeFailed, LiveResult
 from ccnp2p.errors import CcnError, DecodeError, ProtocolError, RemoteError
 from ccnp2p.net.base import Stream
 from ccnp2p.net.framing import FramedStream
@@ -85,6 +90,22 @@ def _cid(msg: dict[str, Any], key: str) -> Cid:
 # -- executor side ------------------------------------------------------------------------------
 
 
+def _first_peer_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to handle for a failed session nursery: a peer's or the network's fault if
+    that is all there is; anything else (cancellation included) is re-raised as the group."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    if leaves and all(isinstance(e, (CcnError, trio.TooSlowError)) for e in leaves):
+        return leaves[0]
+    return group
+
+
 class _Grant:
     """How far a reader allows us to send; wakes the sender when it grows."""
 
@@ -115,7 +136,10 @@ class ComputeServer:
             return
         async with self._inbound:
             try:
-                await self._session(framed, stream.remote_peer)
+                try:
+                    await self._session(framed, stream.remote_peer)
+                except BaseExceptionGroup as group:
+                    raise _first_peer_error(group) from None
             except (CcnError, trio.TooSlowError) as exc:
                 log.info("compute stream from %s ended: %s", stream.remote_peer.hex()[:12], exc)
                 with trio.CancelScope(shield=True):
@@ -127,8 +151,14 @@ class ComputeServer:
             if msg["t"] == "contract":
                 calc = _cid(msg, "calc")
                 lease_s = min(_int(msg, "lease_s"), 24 * 3600)
+                resume = msg.get("resume")
+                if resume is not None and not isinstance(resume, Cid):
+                    raise ProtocolError("resume must be a CID")
+                at = _int(msg, "offset") if "offset" in msg else 0
                 try:
-                    await self.service.accept_contract(calc, lease_s, hint=(peer,))
+                    await self.service.accept_contract(
+                        calc, lease_s, hint=(peer,), resume=resume, reader_offset=at
+                    )
                 except CcnError as exc:
                     await framed.send_msg(
                         encode({"t": "refuse", "code": exc.code, "reason": str(exc)})
@@ -167,6 +197,16 @@ class ComputeServer:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._credits, framed, live, reader, grant, nursery.cancel_scope)
                 pos = offset
+                told = -1  # the last checkpoint step this reader was told about
+
+                async def tell_checkpoints() -> None:
+                    nonlocal told
+                    for note in list(live.checkpoints):
+                        if note.step > told:
+                            told = note.step
+                            ckpt = {"t": "ckpt", "step": note.step, "offset": note.offset}
+                            await framed.send_msg(encode({**ckpt, "state": note.state}))
+
                 while True:
                     data = b""
                     with trio.move_on_after(HEARTBEAT_S):
@@ -175,11 +215,14 @@ class ComputeServer:
                         data = await live.read_at(pos, min(DATA_BYTES, grant.upto - pos))
                         if not data:
                             break
+                    # A checkpoint is always told before any byte after it is sent.
+                    await tell_checkpoints()
                     if data:
                         await framed.send_msg(encode({"t": "data", "offset": pos, "data": data}))
                         pos += len(data)
                     else:
-                        await framed.send_msg(encode({"t": "hb", "produced": live.produced}))
+                        hb = {"t": "hb", "produced": live.produced, "step": max(live.step, 0)}
+                        await framed.send_msg(encode(hb))
                 assert live.result is not None
                 await framed.send_msg(encode({"t": "done", "result": live.result, "size": pos}))
                 nursery.cancel_scope.cancel()
@@ -244,20 +287,29 @@ async def remote_read(
     *,
     contract: bool,
     lease_s: int = DEFAULT_LEASE_S,
+    resume: Cid | None = None,
+    copy: ResultCopy | None = None,
     on_done: list[Cid] | None = None,
 ) -> AsyncIterator[bytes]:
     """Read ``calc``'s output from ``peer`` (after a contract if ``contract``).
 
+    Checkpoints the executor announces are handed to ``service.note_checkpoint`` (which copies
+    them); bytes read are fed to ``copy`` (which keeps the output's chunks).
+
     Raises:
         Refused: the peer refused the contract.
         ComputeFailed: the computation failed there.
-        ExecutorSilent: no data or heartbeat for ``READ_TIMEOUT_S``.
+        ExecutorSilent: no data or heartbeat for the service's read timeout.
     """
+    timeout = service.read_timeout_s
     stream = await service.node.network.open_stream(peer, PROTOCOL_ID)
     framed = FramedStream(stream, MAX_FRAME_BYTES)
     try:
         if contract:
-            await framed.send_msg(encode({"t": "contract", "calc": calc, "lease_s": lease_s}))
+            req: dict[str, Any] = {"t": "contract", "calc": calc, "lease_s": lease_s}
+            if resume is not None:
+                req.update(resume=resume, offset=offset)
+            await framed.send_msg(encode(req))
             with trio.fail_after(CONTRACT_TIMEOUT_S):
                 answer = decode(await framed.receive_msg())
             if answer["t"] == "refuse":
@@ -268,10 +320,10 @@ async def remote_read(
         await framed.send_msg(encode({"t": "read", "calc": calc, "offset": offset, "upto": upto}))
         pos = offset
         while True:
-            with trio.move_on_after(READ_TIMEOUT_S) as silent:
+            with trio.move_on_after(timeout) as silent:
                 frame = await framed.receive_msg()
             if silent.cancelled_caught:
-                raise ExecutorSilent(f"executor of {calc} silent for {READ_TIMEOUT_S} s")
+                raise ExecutorSilent(f"executor of {calc} silent for {timeout} s")
             msg = decode(frame)
             kind = msg["t"]
             if kind == "data":
@@ -280,6 +332,8 @@ async def remote_read(
                     raise ProtocolError("data out of order")
                 if pos + len(data) > upto:
                     raise ProtocolError("executor sent beyond the granted credit")
+                if copy is not None:
+                    await copy.feed(pos, data)
                 pos += len(data)
                 yield data
                 if upto - pos < WINDOW_BYTES // 2:
@@ -287,17 +341,66 @@ async def remote_read(
                     await framed.send_msg(encode({"t": "credit", "upto": upto}))
             elif kind == "hb":
                 continue
+            elif kind == "ckpt":
+                note = CheckpointNote(_int(msg, "step"), _int(msg, "offset"), _cid(msg, "state"))
+                # Copy it before reading past it: once we hold it, a crash of the executor
+                # costs at most the steps since this checkpoint.
+                await service.note_checkpoint(calc, note, peer)
             elif kind == "done":
+                result = _cid(msg, "result")
+                if copy is not None:
+                    await copy.finish(pos, result)
                 if on_done is not None:
-                    on_done.append(_cid(msg, "result"))
+                    on_done.append(result)
                 return
             elif kind == "error":
+                if msg.get("code") == "not-running":
+                    raise Refused(f"{calc} is not running there")
                 raise ComputeFailed(f"{msg.get('code')}: {msg.get('reason')}")
             else:
                 raise ProtocolError(f"unexpected message {kind!r}")
     finally:
         with trio.CancelScope(shield=True):
             await stream.reset()
+
+
+class ResultCopy:
+    """Keeps the chunks of an output read from offset 0, so the reader ends up holding (and
+    verifying) the whole result: it rebuilds the file tree and checks the executor's result CID.
+    Memory: one chunk of bytes plus the chunk CIDs."""
+
+    def __init__(self, service: ComputeService) -> None:
+        self.service = service
+        self._buf = bytearray()
+        self._chunks: list[tuple[Cid, int]] = []
+        self._next = 0  # the output offset the next fed byte must have
+        self.complete: Cid | None = None
+
+    async def feed(self, pos: int, data: bytes) -> None:
+        if pos != self._next:
+            return  # started mid-way (a seek): no full copy possible
+        self._buf += data
+        self._next += len(data)
+        while len(self._buf) >= RESULT_CHUNK_BYTES:
+            await self._store(bytes(self._buf[:RESULT_CHUNK_BYTES]))
+            del self._buf[:RESULT_CHUNK_BYTES]
+
+    async def _store(self, chunk: bytes) -> None:
+        cid = Cid.for_raw(chunk)
+        await self.service.node.ablocks.put(cid, chunk, verify=False)
+        self._chunks.append((cid, len(chunk)))
+
+    async def finish(self, pos: int, result: Cid) -> None:
+        if pos != self._next:
+            return
+        if self._buf:
+            await self._store(bytes(self._buf))
+            self._buf = bytearray()
+        root = await self.service.store_tree(self._chunks)
+        if root != result:
+            log.warning("executor's result %s differs from the bytes it sent (%s)", result, root)
+            return
+        self.complete = root
 
 
 class ExecutorSilent(RemoteError):

@@ -10,30 +10,46 @@ upstream steps advance only as fast as downstream readers pull.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
+from ccnp2p.compute.checkpoint import (
+    KEEP_CHECKPOINTS,
+    CheckpointNote,
+    CheckpointState,
+    load_checkpoint,
+)
 from ccnp2p.compute.live import ComputeFailed, LiveResult
 from ccnp2p.compute.protocol import (
     DEFAULT_LEASE_S,
     PROTOCOL_ID,
+    READ_TIMEOUT_S,
     WINDOW_BYTES,
     ComputeServer,
     Refused,
+    ResultCopy,
     remote_read,
 )
 from ccnp2p.compute.registry import OperatorRegistry
-from ccnp2p.dht.namespaces import exec_key, result_key
-from ccnp2p.errors import CcnError, UnknownOperator
+from ccnp2p.dht.namespaces import ckpt_key, exec_key, result_key
+from ccnp2p.errors import CcnError, RemoteError, UnknownOperator
 from ccnp2p.net.errors import NetworkError
 from ccnp2p.objects.cid import Cid
 from ccnp2p.objects.keys import PublicKey
-from ccnp2p.objects.model import Calc, Operator, decode_object
-from ccnp2p.objects.records import CapabilityRecord, ExecutorRecord, ResultRecord
+from ccnp2p.objects.model import Calc, FileNode, Operator, decode_object
+from ccnp2p.objects.records import (
+    CapabilityRecord,
+    CheckpointRecord,
+    ExecutorRecord,
+    ResultRecord,
+)
 from ccnp2p.sched.capability import Hardware, capability_record
 from ccnp2p.sched.placement import Placement, Placer
+from ccnp2p.store.files import TreeBuilder
 
 if TYPE_CHECKING:
     from ccnp2p.node import Node
@@ -41,6 +57,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CAPABILITY_REFRESH_S: Final = 600.0
+MAX_FAILOVERS: Final = 8
+MAX_CALCS_TRACKED: Final = 1024
 
 
 class ComputeService:
@@ -55,6 +73,9 @@ class ComputeService:
         self.placer = Placer(node)
         self._cap_seq = 0
         self.remote_reads = 0
+        self.read_timeout_s = READ_TIMEOUT_S
+        self.checkpoints: dict[Cid, list[CheckpointNote]] = {}
+        self.failovers: deque[Failover] = deque(maxlen=1000)
         node.network.set_handler(PROTOCOL_ID, self.server.handle)
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -102,10 +123,17 @@ class ComputeService:
 
     # -- executor side -------------------------------------------------------------------------
 
-    async def accept_contract(self, calc: Cid, lease_s: int, hint: tuple[bytes, ...]) -> LiveResult:
+    async def accept_contract(
+        self,
+        calc: Cid,
+        lease_s: int,
+        hint: tuple[bytes, ...],
+        resume: Cid | None = None,
+        reader_offset: int = 0,
+    ) -> LiveResult:
         if calc not in self.executor.running and not self.executor.can_accept():
             raise Refused("busy: no free execution slot")
-        live = await self.executor.ensure(calc, hint)
+        live = await self.executor.ensure(calc, hint, resume, reader_offset)
         node = self.node
         rec = ExecutorRecord(
             calc=calc,
@@ -173,56 +201,183 @@ class ComputeService:
             async for piece in read_live(live, offset):
                 yield piece
             return
-        peer = await self.live_executor(calc)
-        if peer is not None and peer != self.node.peer_id:
-            started = False
-            try:
-                async for piece in self._remote(peer, calc, offset, contract=False):
-                    started = True
-                    yield piece
-                return
-            except (NetworkError, Refused, ComputeFailed, trio.TooSlowError) as exc:
-                if started:
-                    raise
-                log.info("live executor %s unusable: %s", peer.hex()[:12], exc)
-        async for piece in self._schedule(calc, offset):
+        async for piece in self._read_with_failover(calc, offset):
             yield piece
 
-    async def _schedule(self, calc: Cid, offset: int) -> AsyncIterator[bytes]:
-        placement = await self.plan(calc)
-        if not placement.ranking:
-            op = placement.op
-            raise UnknownOperator(f"no reachable peer runs operator {op.name} ({op.impl})")
-        errors = []
-        for choice in placement.ranking:
-            if choice.peer_id == self.node.peer_id:
-                live = await self.executor.ensure(calc)
-                async for piece in read_live(live, offset):
-                    yield piece
-                return
-            started = False
+    async def _read_with_failover(self, calc: Cid, offset: int) -> AsyncIterator[bytes]:
+        """Read from a live executor, or contract one; when an executor dies, resume on the next
+        candidate from the newest checkpoint at or before our position (DESIGN.md §5.4)."""
+        pos = offset
+        excluded: set[bytes] = set()
+        copy = ResultCopy(self) if offset == 0 else None
+        peer = await self.live_executor(calc)
+        contract = False
+        resume: Cid | None = None
+        while True:
+            if peer is None or peer == self.node.peer_id:
+                peer, resume = await self._choose(calc, pos, excluded)
+                contract = True
+                if peer == self.node.peer_id:
+                    live = await self.executor.ensure(calc, (), resume, pos)
+                    async for piece in read_live(live, pos):
+                        pos += len(piece)
+                        yield piece
+                    return
+            done: list[Cid] = []
             try:
-                async for piece in self._remote(choice.peer_id, calc, offset, contract=True):
-                    started = True
+                async for piece in self._remote(
+                    peer, calc, pos, contract=contract, resume=resume, copy=copy, done=done
+                ):
+                    pos += len(piece)
                     yield piece
+                if done:
+                    await self._learned(calc, done[0], copy)
                 return
-            except (NetworkError, Refused, trio.TooSlowError) as exc:
-                if started:
-                    raise
-                errors.append(f"{choice.peer_id.hex()[:12]}: {exc}")
-        raise ComputeFailed(f"every candidate refused {calc}: {'; '.join(errors[:3])}")
+            except Refused as exc:
+                log.info("%s refused %s: %s", peer.hex()[:12], calc, exc)
+            except (NetworkError, RemoteError, trio.TooSlowError) as exc:
+                self.failovers.append(Failover(calc, peer, pos, trio.current_time(), str(exc)))
+                log.warning("executor %s of %s lost at %d: %s", peer.hex()[:12], calc, pos, exc)
+            excluded.add(peer)
+            if len(excluded) > MAX_FAILOVERS:
+                raise ComputeFailed(f"gave up on {calc} after {len(excluded)} executors failed")
+            peer = None
+
+    async def _choose(self, calc: Cid, pos: int, excluded: set[bytes]) -> tuple[bytes, Cid | None]:
+        """The best candidate not excluded, and the checkpoint to resume from (if any)."""
+        placement = await self.plan(calc)
+        ranking = [s for s in placement.ranking if s.peer_id not in excluded]
+        if not ranking:
+            op = placement.op
+            if excluded:
+                raise ComputeFailed(
+                    f"no capable peer left for {calc} ({op.name}): {len(excluded)} excluded"
+                )
+            raise UnknownOperator(f"no reachable peer runs operator {op.name} ({op.impl})")
+        resume = None
+        if placement.op.seek:
+            note = await self.best_checkpoint(calc, pos)
+            resume = note.state if note is not None else None
+        return ranking[0].peer_id, resume
+
+    async def best_checkpoint(self, calc: Cid, pos: int) -> CheckpointNote | None:
+        """The newest checkpoint at or before ``pos`` that can actually be had: ours (copied
+        from live streams) or the one the DHT names, fetched now from whoever provides it. A
+        checkpoint that cannot be fetched (its only holder died) falls back to an older one,
+        and with none the calc restarts from step 0."""
+        notes = [n for n in self.checkpoints.get(calc, []) if n.offset <= pos]
+        try:
+            rec = decode_object(await self.node.dht.get_value(ckpt_key(calc)), CheckpointRecord)
+            assert isinstance(rec, CheckpointRecord)
+            older = await self._walk_back(calc, rec.state, pos)
+            if older is not None and older not in notes:
+                notes.append(older)
+        except CcnError:
+            pass
+        for note in sorted(notes, key=lambda n: (n.offset, n.step), reverse=True):
+            with trio.move_on_after(self.read_timeout_s * 2):
+                try:
+                    holders = await self.node.find_providers(note.state)
+                    hint = tuple(p.peer_id for p in holders if p.peer_id != self.node.peer_id)
+                    await load_checkpoint(self.node, note.state, hint)
+                    return note  # we hold it now, so the next executor can fetch it from us
+                except CcnError as exc:
+                    log.info("checkpoint %s unavailable: %s", note.state, exc)
+        return None
+
+    async def _walk_back(self, calc: Cid, state: Cid, pos: int) -> CheckpointNote | None:
+        """From the newest checkpoint, follow ``prev`` links to the first at or before pos."""
+        cid: Cid | None = state
+        for _ in range(KEEP_CHECKPOINTS):
+            if cid is None:
+                return None
+            obj = await self.node.get_object(cid, CheckpointState)
+            assert isinstance(obj, CheckpointState)
+            if obj.calc != calc:
+                return None
+            if obj.offset <= pos:
+                return CheckpointNote(obj.step, obj.offset, cid)
+            cid = obj.prev
+        return None
+
+    async def note_checkpoint(self, calc: Cid, note: CheckpointNote, peer: bytes) -> None:
+        """A live executor took a checkpoint: copy it (so it outlives the executor), remember
+        it, and announce that we hold it. Bounded by the read timeout; a failed copy only
+        means a failover would resume from an older checkpoint."""
+        notes = self.checkpoints.setdefault(calc, [])
+        if note in notes:
+            return
+        with trio.move_on_after(self.read_timeout_s * 2):
+            try:
+                state, _, _ = await load_checkpoint(self.node, note.state, (peer,))
+            except CcnError as exc:
+                log.info("could not copy checkpoint %s: %s", note.state, exc)
+                return
+            notes.append(note)
+            del notes[:-KEEP_CHECKPOINTS]
+            while len(self.checkpoints) > MAX_CALCS_TRACKED:
+                del self.checkpoints[next(iter(self.checkpoints))]
+            for cid in (note.state, *state.refs()):
+                self.node.spawn(self.node.provide, cid)
+
+    async def store_tree(self, chunks: list[tuple[Cid, int]]) -> Cid:
+        """Build and store the file tree over ``chunks``; returns its root."""
+        blocks = self.node.blocks
+
+        def build() -> Cid:
+            def emit(fnode: FileNode) -> Cid:
+                enc = fnode.encode()
+                cid = Cid.for_object(enc)
+                blocks.put(cid, enc, verify=False)
+                return cid
+
+            builder = TreeBuilder(emit)
+            for cid, size in chunks:
+                builder.add(cid, size)
+            return builder.finish()
+
+        return await self.node.ablocks.run(build)
+
+    async def _learned(self, calc: Cid, result: Cid, copy: ResultCopy | None) -> None:
+        self.executor.results[calc] = result
+        if copy is not None and copy.complete == result:
+            await self.node.provide(result)  # we hold (and checked) all of it: serve it too
 
     async def _remote(
-        self, peer: bytes, calc: Cid, offset: int, *, contract: bool
+        self,
+        peer: bytes,
+        calc: Cid,
+        offset: int,
+        *,
+        contract: bool,
+        resume: Cid | None,
+        copy: ResultCopy | None,
+        done: list[Cid],
     ) -> AsyncIterator[bytes]:
         self.remote_reads += 1
-        done: list[Cid] = []
         async for piece in remote_read(
-            self, peer, calc, offset, contract=contract, lease_s=DEFAULT_LEASE_S, on_done=done
+            self,
+            peer,
+            calc,
+            offset,
+            contract=contract,
+            lease_s=DEFAULT_LEASE_S,
+            resume=resume,
+            copy=copy,
+            on_done=done,
         ):
             yield piece
-        if done:
-            self.executor.results[calc] = done[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Failover:
+    """A reader lost its executor (reported by ``ccnp2p`` and checked by tests)."""
+
+    calc: Cid
+    peer: bytes
+    offset: int
+    at: float
+    reason: str
 
 
 async def read_live(live: LiveResult, offset: int) -> AsyncIterator[bytes]:

@@ -239,7 +239,14 @@ class MemoryHost:
                     await handler(stream)
                 except Exception:
                     logger.exception("%r: handler for %s failed", self, stream.protocol)
-                    await stream.reset()
+                    try:
+                        await stream.reset()
+                    except NetworkError:
+                        pass  # the host itself is down: the stream is gone anyway
+        except Exception:
+            # The host crashed under the handler (its scope was cancelled) and the handler's
+            # nursery also carried the resulting stream errors: the crash is the whole story.
+            logger.debug("%r: handler for %s ended with its host", self, stream.protocol)
         finally:
             self._scopes.discard(scope)
 

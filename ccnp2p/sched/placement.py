@@ -119,7 +119,9 @@ class Placer:
         if node.compute.runs(op):
             peers.append(node.peer_id)
         for info in await node.find_providers(calc.op, MAX_CANDIDATES):
-            if info.peer_id not in peers:
+            # Providers of an operator CID are the peers that run it, plus peers that merely
+            # stored the object (they defined a calc with it): capability records tell them apart.
+            if info.peer_id not in peers and info.peer_id != node.peer_id:
                 peers.append(info.peer_id)
         sizes = [0] * len(calc.inputs)
         holders: list[set[bytes]] = [set() for _ in calc.inputs]

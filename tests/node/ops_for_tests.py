@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import trio
+
 from ccnp2p.compute.api import InputStream, OperatorImpl, OperatorSpec, OutputStream, RunContext
 
 
@@ -66,8 +68,40 @@ class Union(OperatorImpl):
         await out.write(b"".join(parts))
 
 
+class Chain(OperatorImpl):
+    """Seekable, no inputs: step i writes ``size`` bytes derived from a hash chain; its state is
+    the chain's current hash. One virtual second per step, so tests can kill it mid-way."""
+
+    spec = OperatorSpec(
+        name="chain",
+        version="1",
+        affinity="result",
+        seek=True,
+        min_inputs=0,
+        max_inputs=0,
+        checkpoint_every=5,
+    )
+    impl_id = "test:chain@1"
+
+    async def run(
+        self, inputs: list[InputStream], params: dict[str, Any], out: OutputStream, ctx: RunContext
+    ) -> None:
+        steps = int(params.get("steps", 40))
+        size = int(params.get("size", 20_000))
+        h = hashlib.sha256(b"chain").digest()
+        first = 0
+        if ctx.resume is not None:
+            h, first = ctx.resume.state, ctx.resume.step + 1
+        for step in range(first, steps):
+            await trio.sleep(1.0)
+            h = hashlib.sha256(h).digest()
+            block = (h * (size // 32 + 1))[:size]
+            await out.write(block)
+            await ctx.step_done(step, lambda h=h: h)  # type: ignore[misc]
+
+
 def test_operators() -> list[OperatorImpl]:
-    return [Upper(), Join(), Digest(), Union()]
+    return [Upper(), Join(), Digest(), Union(), Chain()]
 
 
 test_operators.__test__ = False  # type: ignore[attr-defined]
