@@ -55,6 +55,7 @@ async def run_daemon(
                 dht_config=dht_config,
                 hardware=hardware,
             )
+            node.compute.read_timeout_s = cc.executor_timeout_s
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_watch_signals, nursery.cancel_scope)
                 await nursery.start(node.run)

@@ -57,7 +57,11 @@ def sample_corpus(size: int, seed: int = 42) -> bytes:
     return out.getvalue().encode()[:size]
 
 
+TRAIN = {"steps": 300, "seq_len": 32, "batch": 8, "seed": 1}
+
+
 def configure(i: int, cfg: Config) -> None:
+    cfg.compute.executor_timeout_s = 3.0  # declare a silent executor dead after 3 s
     if i == 1:
         cfg.compute.gpu = "sim-gpu-16G"
         cfg.compute.gpu_memory = 16 << 30
@@ -118,6 +122,24 @@ def network_demo(corpus_bytes: int) -> None:
             print(f"node3 read it too: identical {again == got}, recomputed nothing")
             if not same or again != got:
                 sys.exit("demo failed: the network's result differs from the local one")
+            _failover_part(net, corpus_cid, corpus)
+
+
+def _failover_part(net: Testnet, corpus_cid: str, corpus: bytes) -> None:
+    from ccnp2p.demo_failover import run_failover
+
+    print(f"\nnode2 reads train(model, tokens) for {TRAIN['steps']} steps; its executor is")
+    print("killed (SIGKILL) a third of the way through...")
+    rep = run_failover(net, 2, corpus_cid, corpus, MODEL, TRAIN, TRAIN["steps"] // 3)
+    lines = rep.output.count(b"\n")
+    print(f"  killed node{rep.killed} ({ROLES.get(rep.killed, '')}); node2 noticed, and node")
+    print(f"  {rep.resumed_on} resumed from the checkpoint after step {rep.resumed_from_step}")
+    print(f"  (recovery {rep.recovery_s:.1f} s; steps recomputed: {rep.recomputed_steps})")
+    print(f"  read {lines} steps; last: {rep.output.splitlines()[-1].decode()}")
+    print(f"  result CID {rep.result}")
+    print(f"  same as a run without the kill: {rep.result == rep.expected_result}")
+    if rep.result != rep.expected_result:
+        sys.exit("demo failed: failover changed the result")
 
 
 def _calc(d: Daemon, op: str, inputs: list[str], p: dict[str, Any]) -> str:

@@ -217,6 +217,10 @@ def content_routes(ctx: ApiContext) -> Routes:
                 "result": str(e.result) if e.result else None,
                 "error": e.error,
                 "seconds": round(e.finished - e.started, 3) if e.finished is not None else None,
+                "running": e.finished is None and not e.error,
+                "resumed_from_step": e.resumed_from_step,
+                "steps_run": e.steps_run,
+                "recomputed_steps": e.recomputed_steps,
             }
             for e in node.compute.executor.history
         ]

@@ -176,12 +176,12 @@ class ComputeService:
             return None
         return PublicKey.from_protobuf(rec.executor).peer_id
 
-    async def plan(self, calc_cid: Cid) -> Placement:
+    async def plan(self, calc_cid: Cid, exclude: frozenset[bytes] = frozenset()) -> Placement:
         calc = await self.node.get_object(calc_cid, Calc)
         assert isinstance(calc, Calc)
         op = await self.node.get_object(calc.op, Operator)
         assert isinstance(op, Operator)
-        return await self.placer.place(calc_cid, calc, op)
+        return await self.placer.place(calc_cid, calc, op, exclude=exclude)
 
     async def open(
         self, calc: Cid, offset: int = 0, length: int | None = None
@@ -245,8 +245,8 @@ class ComputeService:
 
     async def _choose(self, calc: Cid, pos: int, excluded: set[bytes]) -> tuple[bytes, Cid | None]:
         """The best candidate not excluded, and the checkpoint to resume from (if any)."""
-        placement = await self.plan(calc)
-        ranking = [s for s in placement.ranking if s.peer_id not in excluded]
+        placement = await self.plan(calc, frozenset(excluded))
+        ranking = list(placement.ranking)
         if not ranking:
             op = placement.op
             if excluded:

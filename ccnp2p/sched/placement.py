@@ -106,6 +106,7 @@ class Placer:
         *,
         depth: int = 0,
         memo: dict[Cid, set[bytes]] | None = None,
+        exclude: frozenset[bytes] = frozenset(),
     ) -> Placement:
         """Rank candidates for ``calc``.
 
@@ -141,6 +142,8 @@ class Placer:
                 nursery.start_soon(cap_info, peer)
         cands = []
         for peer in peers:
+            if peer in exclude:
+                continue  # failed executors: ranked as if they were not there
             cap = caps.get(peer)
             if cap is not None and calc.op not in cap.ops and peer != node.peer_id:
                 continue  # stale provider record: it no longer runs the operator

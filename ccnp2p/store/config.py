@@ -38,6 +38,7 @@ class ComputeConfig:
     gpu_memory: int = 0  # bytes
     bandwidth: int = 0  # bytes/s advertised to schedulers (0 = unknown)
     price: int = 0  # settlement units per CPU-second
+    executor_timeout_s: float = 10.0  # a silent executor is declared dead after this
 
 
 @dataclass(slots=True)
@@ -83,6 +84,8 @@ def _set_checked(target: Any, section: str, key: str, value: Any) -> None:
     if key not in known:
         raise RepoError(f"config: unknown key {section}.{key}")
     current = getattr(target, key)
+    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
     if isinstance(current, bool) != isinstance(value, bool) or not isinstance(value, type(current)):
         raise RepoError(f"config: {section}.{key} must be {type(current).__name__}")
     if isinstance(current, list) and not all(isinstance(v, str) for v in value):
@@ -93,8 +96,8 @@ def _set_checked(target: Any, section: str, key: str, value: Any) -> None:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
+    if isinstance(value, (int, float)):
+        return repr(value)
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
