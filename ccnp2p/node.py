@@ -213,12 +213,9 @@ class Node:
         ``hint`` names peers known to hold it (asked before, and besides, the DHT's providers).
         """
         providers: tuple[bytes, ...] = ()
-        if hint:
-            infos = await self.find_providers(cid)
-            found = [p.peer_id for p in infos if p.peer_id != self.peer_id]
-            providers = tuple(dict.fromkeys([*(h for h in hint if h != self.peer_id), *found]))
-            if self.blocks.has(cid) and self.holds(cid):
-                providers = ()
+        if hint and not (self.blocks.has(cid) and self.holds(cid)):
+            # Peers named by the caller hold it: no DHT lookup (a failover's hot path).
+            providers = tuple(dict.fromkeys(h for h in hint if h != self.peer_id))
         if not providers and not self.blocks.has(cid):
             infos = await self.find_providers(cid)
             providers = tuple(p.peer_id for p in infos if p.peer_id != self.peer_id)

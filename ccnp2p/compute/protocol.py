@@ -8,13 +8,14 @@ Reader -> executor:
     executor fetches the calc and operator objects (from the reader if needed), checks that it
     runs the operator (installed, code hash matches), that params are valid and that it has a
     free slot, then answers ``{t: "accept"}`` or ``{t: "refuse", code, reason}``.
-  * ``{t: "read", calc: CID, offset: int, upto: int}``: subscribe from ``offset``; the executor
-    may send bytes up to offset ``upto`` (the reader's credit).
+  * ``{t: "read", calc: CID, offset: int, upto: int, hb_ms?: int}``: subscribe from ``offset``;
+    the executor may send bytes up to offset ``upto`` (the reader's credit), and sends a
+    heartbeat after ``hb_ms`` of silence (a third of the reader's timeout).
   * ``{t: "credit", upto: int}``: more credit. ``upto`` never decreases.
 Executor -> reader:
   * ``{t: "data", offset: int, data: bytes}``: never past the reader's ``upto``.
-  * ``{t: "hb", produced: int, step: int}``: heartbeat when nothing was sent for
-    ``HEARTBEAT_S``.
+  * ``{t: "hb", produced: int, step: int}``: heartbeat when nothing was sent for ``hb_ms``
+    (asked for in ``read``, at most ``HEARTBEAT_S``).
   * ``{t: "ckpt", step: int, offset: int, state: CID}``: a checkpoint was taken; readers copy it
     so that it outlives the executor.
   * ``{t: "done", result: CID, size: int}``: the end; the result CID names the whole output.
@@ -174,7 +175,10 @@ class ComputeServer:
         upto = _int(msg, "upto")
         live = self.service.executor.running.get(calc)
         if live is not None:
-            await self._serve_live(framed, live, offset, upto)
+            hb_s = HEARTBEAT_S
+            if "hb_ms" in msg:
+                hb_s = min(HEARTBEAT_S, max(0.1, _int(msg, "hb_ms") / 1000))
+            await self._serve_live(framed, live, offset, upto, hb_s)
             return
         result = self.service.executor.results.get(calc)
         if result is None:
@@ -188,7 +192,7 @@ class ComputeServer:
         await self._serve_stored(framed, result, offset, upto)
 
     async def _serve_live(
-        self, framed: FramedStream, live: LiveResult, offset: int, upto: int
+        self, framed: FramedStream, live: LiveResult, offset: int, upto: int, hb_s: float
     ) -> None:
         reader = object()
         grant = _Grant(upto)
@@ -209,7 +213,7 @@ class ComputeServer:
 
                 while True:
                     data = b""
-                    with trio.move_on_after(HEARTBEAT_S):
+                    with trio.move_on_after(hb_s):
                         while pos >= grant.upto:
                             await grant.wait_change()
                         data = await live.read_at(pos, min(DATA_BYTES, grant.upto - pos))
@@ -317,7 +321,9 @@ async def remote_read(
             if answer["t"] != "accept":
                 raise ProtocolError(f"unexpected answer {answer['t']!r} to a contract")
         upto = offset + WINDOW_BYTES
-        await framed.send_msg(encode({"t": "read", "calc": calc, "offset": offset, "upto": upto}))
+        hb_ms = max(100, int(timeout * 1000 / 3))  # three heartbeats per timeout
+        read = {"t": "read", "calc": calc, "offset": offset, "upto": upto, "hb_ms": hb_ms}
+        await framed.send_msg(encode(read))
         pos = offset
         while True:
             with trio.move_on_after(timeout) as silent:
@@ -345,7 +351,10 @@ async def remote_read(
                 note = CheckpointNote(_int(msg, "step"), _int(msg, "offset"), _cid(msg, "state"))
                 # Copy it before reading past it: once we hold it, a crash of the executor
                 # costs at most the steps since this checkpoint.
-                await service.note_checkpoint(calc, note, peer)
+                if not await service.note_checkpoint(calc, note, peer):
+                    # Reading past a checkpoint we could not copy would make a failover
+                    # recompute more than one interval: treat the executor as gone.
+                    raise ExecutorSilent(f"executor of {calc} did not deliver its checkpoint")
             elif kind == "done":
                 result = _cid(msg, "result")
                 if copy is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
@@ -49,6 +49,7 @@ from ccnp2p.objects.records import (
 )
 from ccnp2p.sched.capability import Hardware, capability_record
 from ccnp2p.sched.placement import Placement, Placer
+from ccnp2p.sched.scoring import rank
 from ccnp2p.store.files import TreeBuilder
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class ComputeService:
         self.read_timeout_s = READ_TIMEOUT_S
         self.checkpoints: dict[Cid, list[CheckpointNote]] = {}
         self.failovers: deque[Failover] = deque(maxlen=1000)
+        self._placements: dict[Cid, Placement] = {}
         node.network.set_handler(PROTOCOL_ID, self.server.handle)
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -244,8 +246,20 @@ class ComputeService:
             peer = None
 
     async def _choose(self, calc: Cid, pos: int, excluded: set[bytes]) -> tuple[bytes, Cid | None]:
-        """The best candidate not excluded, and the checkpoint to resume from (if any)."""
-        placement = await self.plan(calc, frozenset(excluded))
+        """The best candidate not excluded, and the checkpoint to resume from (if any).
+
+        A failover re-ranks the candidates this reader already found (without the failed
+        ones) instead of repeating the DHT lookups: recovery costs a contract, not a search.
+        """
+        cached = self._placements.get(calc)
+        if cached is not None:
+            cands = [c for c in cached.candidates if c.peer_id not in excluded]
+            placement = replace(cached, ranking=tuple(rank(cached.need, cands)))
+        else:
+            placement = await self.plan(calc, frozenset(excluded))
+            self._placements[calc] = placement
+            while len(self._placements) > MAX_CALCS_TRACKED:
+                del self._placements[next(iter(self._placements))]
         ranking = list(placement.ranking)
         if not ranking:
             op = placement.op
@@ -266,6 +280,9 @@ class ComputeService:
         checkpoint that cannot be fetched (its only holder died) falls back to an older one,
         and with none the calc restarts from step 0."""
         notes = [n for n in self.checkpoints.get(calc, []) if n.offset <= pos]
+        held = [n for n in notes if self.node.blocks.has(n.state)]
+        if held:  # copied from the live stream: no need to ask the network
+            return max(held, key=lambda n: (n.offset, n.step))
         try:
             rec = decode_object(await self.node.dht.get_value(ckpt_key(calc)), CheckpointRecord)
             assert isinstance(rec, CheckpointRecord)
@@ -300,25 +317,28 @@ class ComputeService:
             cid = obj.prev
         return None
 
-    async def note_checkpoint(self, calc: Cid, note: CheckpointNote, peer: bytes) -> None:
+    async def note_checkpoint(self, calc: Cid, note: CheckpointNote, peer: bytes) -> bool:
         """A live executor took a checkpoint: copy it (so it outlives the executor), remember
-        it, and announce that we hold it. Bounded by the read timeout; a failed copy only
-        means a failover would resume from an older checkpoint."""
+        it, and announce that we hold it. Returns False if it could not be copied within twice
+        the read timeout (the caller then treats the executor as gone)."""
         notes = self.checkpoints.setdefault(calc, [])
         if note in notes:
-            return
+            return True
+        state: CheckpointState | None = None
         with trio.move_on_after(self.read_timeout_s * 2):
             try:
                 state, _, _ = await load_checkpoint(self.node, note.state, (peer,))
             except CcnError as exc:
                 log.info("could not copy checkpoint %s: %s", note.state, exc)
-                return
-            notes.append(note)
-            del notes[:-KEEP_CHECKPOINTS]
-            while len(self.checkpoints) > MAX_CALCS_TRACKED:
-                del self.checkpoints[next(iter(self.checkpoints))]
-            for cid in (note.state, *state.refs()):
-                self.node.spawn(self.node.provide, cid)
+        if state is None:
+            return False
+        notes.append(note)
+        del notes[:-KEEP_CHECKPOINTS]
+        while len(self.checkpoints) > MAX_CALCS_TRACKED:
+            del self.checkpoints[next(iter(self.checkpoints))]
+        for cid in (note.state, *state.refs()):
+            self.node.spawn(self.node.provide, cid)
+        return True
 
     async def store_tree(self, chunks: list[tuple[Cid, int]]) -> Cid:
         """Build and store the file tree over ``chunks``; returns its root."""
