@@ -207,15 +207,20 @@ class Node:
                 pass
         return await self.exchange.get_block(cid, providers)
 
-    async def plan_read(self, cid: Cid, hint: Sequence[bytes] = ()) -> ReadPlan:
+    async def plan_read(
+        self, cid: Cid, hint: Sequence[bytes] = (), *, lookup: bool = True
+    ) -> ReadPlan:
         """Resolve ``cid`` to a readable file: locally, or by finding providers and its tree.
 
-        ``hint`` names peers known to hold it (asked before, and besides, the DHT's providers).
+        ``hint`` names peers that may hold it (asked first); ``lookup=False`` trusts the hint
+        alone and skips the DHT (a failover's hot path, where the hint surely holds it).
         """
         providers: tuple[bytes, ...] = ()
         if hint and not (self.blocks.has(cid) and self.holds(cid)):
-            # Peers named by the caller hold it: no DHT lookup (a failover's hot path).
-            providers = tuple(dict.fromkeys(h for h in hint if h != self.peer_id))
+            found: list[bytes] = []
+            if lookup:
+                found = [p.peer_id for p in await self.find_providers(cid)]
+            providers = tuple(dict.fromkeys(p for p in (*hint, *found) if p != self.peer_id))
         if not providers and not self.blocks.has(cid):
             infos = await self.find_providers(cid)
             providers = tuple(p.peer_id for p in infos if p.peer_id != self.peer_id)
@@ -363,7 +368,13 @@ class Node:
         return self.pins is not None and self.pins.get(cid) is not None
 
     async def read(
-        self, cid: Cid, offset: int = 0, length: int | None = None, hint: Sequence[bytes] = ()
+        self,
+        cid: Cid,
+        offset: int = 0,
+        length: int | None = None,
+        hint: Sequence[bytes] = (),
+        *,
+        lookup: bool = True,
     ) -> AsyncIterator[bytes]:
         """Read any CID: a file or chunk (from wherever it is stored) or a calc (computed)."""
         obj = None if cid.is_raw else await self.get_object(cid, None, hint)
@@ -371,7 +382,7 @@ class Node:
             async for piece in self.compute.open(cid, offset, length):
                 yield piece
             return
-        plan = await self.plan_read(cid, hint) if hint else None
+        plan = await self.plan_read(cid, hint, lookup=lookup) if hint else None
         async for piece in self.open_reader(cid, offset, length, plan=plan):
             yield piece
 

@@ -138,7 +138,7 @@ async def load_checkpoint(
     obj = await node.get_object(cid, CheckpointState, hint)
     assert isinstance(obj, CheckpointState)
     snapshot = bytearray()
-    async for piece in node.read(obj.op_state, hint=hint):
+    async for piece in node.read(obj.op_state, hint=hint, lookup=not hint):
         snapshot += piece
         if len(snapshot) > MAX_STATE_BYTES:
             raise DecodeError("checkpoint state too large")
