@@ -76,10 +76,10 @@ async def test_three_level_dag_matches_local_computation(
         assert holder.compute.executor.results.get(up) is not None
         assert up in holder.compute.executor.results and holder.compute.executor.executions >= 1
         assert digest in gpu.compute.executor.results
-        assert sum(executions(nodes)) == 3, [(i, e.op, e.error) for i, n in enumerate(nodes) for e in n.compute.executor.history]
+        assert sum(executions(nodes)) == 3
         # Read again from another node: served from the result record, nothing recomputed.
         assert await collect(nodes[0].read(digest)) == expected
-        assert sum(executions(nodes)) == 3, [(i, e.op, e.error) for i, n in enumerate(nodes) for e in n.compute.executor.history]
+        assert sum(executions(nodes)) == 3
 
 
 async def test_ten_concurrent_readers_one_execution(
