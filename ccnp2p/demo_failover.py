@@ -19,8 +19,7 @@ import trio
 
 from ccnp2p.compute.live import RESULT_CHUNK_BYTES
 from ccnp2p.objects.cid import Cid
-from ccnp2p.objects.model import FileNode
-from ccnp2p.store.files import TreeBuilder
+from ccnp2p.store.files import tree_over
 from ccnp2p.testnet import Daemon, Testnet
 
 
@@ -38,15 +37,11 @@ class FailoverReport:
 
 def result_cid_of(data: bytes) -> Cid:
     """The result CID an executor gives these output bytes (fixed 256 KiB chunks + tree)."""
-
-    def emit(node: FileNode) -> Cid:
-        return Cid.for_object(node.encode())
-
-    builder = TreeBuilder(emit)
-    for i in range(0, len(data), RESULT_CHUNK_BYTES):
-        piece = data[i : i + RESULT_CHUNK_BYTES]
-        builder.add(Cid.for_raw(piece), len(piece))
-    return builder.finish()
+    chunks = [
+        (Cid.for_raw(data[i : i + RESULT_CHUNK_BYTES]), len(data[i : i + RESULT_CHUNK_BYTES]))
+        for i in range(0, len(data), RESULT_CHUNK_BYTES)
+    ]
+    return tree_over(chunks)[0]
 
 
 def _api(d: Daemon) -> http.client.HTTPConnection:

@@ -29,7 +29,7 @@ from ccnp2p.errors import DecodeError
 from ccnp2p.objects.cid import Cid
 from ccnp2p.objects.fields import check, nonneg, req
 from ccnp2p.objects.model import FileNode, NamedObject, register_object_type
-from ccnp2p.store.files import TreeBuilder, import_stream
+from ccnp2p.store.files import import_stream, tree_over
 
 if TYPE_CHECKING:
     from ccnp2p.node import Node
@@ -109,20 +109,7 @@ async def save_checkpoint(
     op_state = await node.ablocks.run(lambda: import_stream(blocks, io.BytesIO(snapshot)).root)
     prefix = None
     if chunks:
-
-        def emit(fnode: FileNode) -> Cid:
-            enc = fnode.encode()
-            cid = Cid.for_object(enc)
-            blocks.put(cid, enc, verify=False)
-            return cid
-
-        def build() -> Cid:
-            builder = TreeBuilder(emit)
-            for cid, size in chunks:
-                builder.add(cid, size)
-            return builder.finish()
-
-        prefix = await node.ablocks.run(build)
+        prefix = await node.ablocks.run(lambda: tree_over(chunks, blocks.put)[0])
     offset = sum(size for _, size in chunks) + len(tail)
     state = CheckpointState(calc, step, offset, op_state, prefix, bytes(tail), prev)
     data = state.encode()

@@ -24,9 +24,8 @@ import trio
 
 from ccnp2p.errors import CcnError, LocalError, NotFound
 from ccnp2p.objects.cid import Cid
-from ccnp2p.objects.model import FileNode
 from ccnp2p.store.aio import AsyncBlocks
-from ccnp2p.store.files import TreeBuilder
+from ccnp2p.store.files import tree_over
 
 RESULT_CHUNK_BYTES: Final = 256 * 1024
 
@@ -118,18 +117,7 @@ class LiveResult:
         """Store the tail, build the file tree, and return the result CID."""
         if self._tail:
             await self._store_tail()
-        nodes: list[tuple[Cid, bytes]] = []
-
-        def emit(node: FileNode) -> Cid:
-            enc = node.encode()
-            cid = Cid.for_object(enc)
-            nodes.append((cid, enc))
-            return cid
-
-        builder = TreeBuilder(emit)
-        for cid, size in self._chunks:
-            builder.add(cid, size)
-        root = builder.finish()
+        root, nodes = tree_over(self._chunks)
         for cid, enc in nodes:
             await self._blocks.put(cid, enc, verify=False)
         self.result = root

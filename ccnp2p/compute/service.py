@@ -40,7 +40,7 @@ from ccnp2p.errors import CcnError, RemoteError, UnknownOperator
 from ccnp2p.net.errors import NetworkError
 from ccnp2p.objects.cid import Cid
 from ccnp2p.objects.keys import PublicKey
-from ccnp2p.objects.model import Calc, FileNode, Operator, decode_object
+from ccnp2p.objects.model import Calc, Operator, decode_object
 from ccnp2p.objects.records import (
     CapabilityRecord,
     CheckpointRecord,
@@ -50,7 +50,7 @@ from ccnp2p.objects.records import (
 from ccnp2p.sched.capability import Hardware, capability_record
 from ccnp2p.sched.placement import Placement, Placer
 from ccnp2p.sched.scoring import rank
-from ccnp2p.store.files import TreeBuilder
+from ccnp2p.store.files import tree_over
 
 if TYPE_CHECKING:
     from ccnp2p.node import Node
@@ -343,20 +343,7 @@ class ComputeService:
     async def store_tree(self, chunks: list[tuple[Cid, int]]) -> Cid:
         """Build and store the file tree over ``chunks``; returns its root."""
         blocks = self.node.blocks
-
-        def build() -> Cid:
-            def emit(fnode: FileNode) -> Cid:
-                enc = fnode.encode()
-                cid = Cid.for_object(enc)
-                blocks.put(cid, enc, verify=False)
-                return cid
-
-            builder = TreeBuilder(emit)
-            for cid, size in chunks:
-                builder.add(cid, size)
-            return builder.finish()
-
-        return await self.node.ablocks.run(build)
+        return await self.node.ablocks.run(lambda: tree_over(chunks, blocks.put)[0])
 
     async def _learned(self, calc: Cid, result: Cid, copy: ResultCopy | None) -> None:
         self.executor.results[calc] = result

@@ -85,6 +85,29 @@ class TreeBuilder:
             level += 1
 
 
+def tree_over(
+    chunks: list[tuple[Cid, int]], put: Callable[[Cid, bytes], object] | None = None
+) -> tuple[Cid, list[tuple[Cid, bytes]]]:
+    """The file tree over already-stored chunks: its root and its encoded nodes.
+
+    With ``put`` each node is also handed to it as it is built (e.g. ``Blockstore.put``).
+    """
+    nodes: list[tuple[Cid, bytes]] = []
+
+    def emit(node: FileNode) -> Cid:
+        enc = node.encode()
+        cid = Cid.for_object(enc)
+        nodes.append((cid, enc))
+        if put is not None:
+            put(cid, enc)
+        return cid
+
+    builder = TreeBuilder(emit)
+    for cid, size in chunks:
+        builder.add(cid, size)
+    return builder.finish(), nodes
+
+
 def _read_full(src: BinaryIO, n: int) -> bytes:
     """Read exactly n bytes unless EOF comes first (pipes return short reads)."""
     data = src.read(n)
