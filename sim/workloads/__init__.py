@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from sim.workloads import dht_lookups, fetch_churn
+from sim.workloads import dht_lookups, fetch_churn, placement
 from sim.workloads.base import Workload, make_workload, register, workload_kinds
 
-__all__ = ["Workload", "dht_lookups", "fetch_churn", "make_workload", "register", "workload_kinds"]
+__all__ = [
+    "Workload",
+    "dht_lookups",
+    "fetch_churn",
+    "make_workload",
+    "placement",
+    "register",
+    "workload_kinds",
+]
