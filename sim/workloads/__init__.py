@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sim.workloads import dht_lookups, fetch_churn, placement
+from sim.workloads import dht_lookups, fetch_churn, many_readers, placement, placement_dag
 from sim.workloads.base import Workload, make_workload, register, workload_kinds
 
 __all__ = [
@@ -10,7 +10,9 @@ __all__ = [
     "dht_lookups",
     "fetch_churn",
     "make_workload",
+    "many_readers",
     "placement",
+    "placement_dag",
     "register",
     "workload_kinds",
 ]
