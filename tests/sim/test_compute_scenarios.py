@@ -62,12 +62,12 @@ def test_affinity_placement_moves_far_fewer_bytes_than_random() -> None:
         holders_per_input=3,
         input_bytes=64 << 10,
         chunk_bytes=16 << 10,
-        reads=2,
+        reads=4,
         stride=64,
     )
     work = run_scenario(spec, None).summary["workload"]
     pol = work["policies"]
-    assert all(pol[p]["ok"] == 2 for p in ("affinity", "random", "reader"))
+    assert all(pol[p]["ok"] == 4 for p in ("affinity", "random", "reader"))
     assert pol["affinity"]["executor_held_inputs_fraction"] == 1.0
     assert pol["reader"]["executor_held_inputs_fraction"] == 0.0
     assert pol["affinity"]["data_bytes_moved"] * 2 < pol["random"]["data_bytes_moved"]
