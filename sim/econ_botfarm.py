@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,42 +41,72 @@ class Outcome:
     farm_paid: int
 
 
+Read = tuple[bytes, bytes, int]  # consumer, owner, value
+
+
+def epoch_reads(
+    rng: np.random.Generator,
+    honest: list[bytes],
+    bots: list[bytes],
+    leak: float,
+    reads: int,
+    bot_reads: int,
+) -> list[Read]:
+    """One epoch's receipts: honest reads (a ``leak`` of them on farm content), then the farm's."""
+    epoch: list[Read] = []
+    items = len(honest) * ITEMS_PER_HONEST
+    for h in honest:
+        for _ in range(reads):
+            if rng.random() < leak:
+                owner = bots[int(rng.integers(len(bots)))]
+            else:
+                owner = honest[int(rng.integers(items)) // ITEMS_PER_HONEST]
+            epoch.append((h, owner, int(rng.integers(1, 101))))
+    for b in bots:
+        for _ in range(bot_reads):
+            epoch.append((b, bots[int(rng.integers(len(bots)))], int(rng.integers(1, 101))))
+    return epoch
+
+
+@dataclass
+class Settlement:
+    """Receipts so far and payouts per side; :meth:`settle_epoch` adds one epoch."""
+
+    seeds: list[bytes]
+    farm: set[bytes]
+    edges: list[Edge] = field(default_factory=list)
+    volumes: dict[bytes, int] = field(default_factory=dict)
+    paid: dict[str, int] = field(default_factory=lambda: {"honest": 0, "farm": 0})
+
+    def settle_epoch(self, epoch: list[Read]) -> None:
+        """Recompute trust over every receipt so far; pay this epoch's at consumers' weights."""
+        for consumer, owner, value in epoch:
+            self.edges.append(Edge(consumer, owner, value))
+            self.volumes[consumer] = self.volumes.get(consumer, 0) + value
+        trust = compute_trust(self.edges, self.seeds, self.volumes)
+        weights = {c: trust.weight_ppm(c) for c in set(self.volumes)}
+        for consumer, owner, value in epoch:
+            earned = value * weights[consumer] // TRUST_ONE_PPM
+            self.paid["farm" if owner in self.farm else "honest"] += earned
+
+    def outcome(self, identities: int) -> Outcome:
+        total = self.paid["farm"] + self.paid["honest"]
+        return Outcome(
+            farm_share=self.paid["farm"] / total if total else 0.0,
+            farm_identities=len(self.farm) / identities,
+            honest_paid=self.paid["honest"],
+            farm_paid=self.paid["farm"],
+        )
+
+
 def run(seed: int, leak: float, epochs: int, reads: int, bot_reads: int) -> Outcome:
     rng = np.random.default_rng(seed)
     honest = [peer("h", i) for i in range(HONEST)]
     bots = [peer("b", i) for i in range(BOTS)]
-    seeds = honest[:SEEDS]
-    farm = set(bots)
-    edges: list[Edge] = []
-    volumes: dict[bytes, int] = {}
-    paid = {"honest": 0, "farm": 0}
+    book = Settlement(honest[:SEEDS], set(bots))
     for _ in range(epochs):
-        epoch: list[tuple[bytes, bytes, int]] = []  # consumer, owner, value
-        for h in honest:
-            for _ in range(reads):
-                if rng.random() < leak:
-                    owner = bots[int(rng.integers(BOTS))]
-                else:
-                    owner = honest[int(rng.integers(HONEST * ITEMS_PER_HONEST)) // ITEMS_PER_HONEST]
-                epoch.append((h, owner, int(rng.integers(1, 101))))
-        for b in bots:
-            for _ in range(bot_reads):
-                epoch.append((b, bots[int(rng.integers(BOTS))], int(rng.integers(1, 101))))
-        for consumer, owner, value in epoch:
-            edges.append(Edge(consumer, owner, value))
-            volumes[consumer] = volumes.get(consumer, 0) + value
-        trust = compute_trust(edges, seeds, volumes)
-        weights = {c: trust.weight_ppm(c) for c in set(volumes)}
-        for consumer, owner, value in epoch:
-            earned = value * weights[consumer] // TRUST_ONE_PPM
-            paid["farm" if owner in farm else "honest"] += earned
-    total = paid["farm"] + paid["honest"]
-    return Outcome(
-        farm_share=paid["farm"] / total if total else 0.0,
-        farm_identities=BOTS / (BOTS + HONEST),
-        honest_paid=paid["honest"],
-        farm_paid=paid["farm"],
-    )
+        book.settle_epoch(epoch_reads(rng, honest, bots, leak, reads, bot_reads))
+    return book.outcome(HONEST + BOTS)
 
 
 def main() -> None:

@@ -103,3 +103,47 @@ def churn_timeline(path: Path, recorder: Recorder, *, outcome_event: str = "") -
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def bars(
+    path: Path, values: dict[str, float], title: str, ylabel: str, *, log: bool = False
+) -> Path:
+    """One bar per label, the value written above it."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    labels = list(values)
+    heights = [values[k] for k in labels]
+    drawn = ax.bar(labels, heights, color="tab:blue")
+    for rect, h in zip(drawn, heights, strict=True):
+        ax.annotate(f"{h:.3g}", (rect.get_x() + rect.get_width() / 2, h), ha="center", va="bottom")
+    if log and any(h > 0 for h in heights):
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def cdfs(path: Path, series: dict[str, Sequence[float]], title: str, xlabel: str) -> Path:
+    """Several empirical CDFs on one axis, one per named series."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    for name, values in series.items():
+        if len(values):
+            xs = np.sort(np.asarray(values, dtype=np.float64))
+            ys = np.arange(1, xs.size + 1) / xs.size
+            ax.step(xs, ys, where="post", label=f"{name} (n={xs.size})")
+    if any(len(v) for v in series.values()):
+        ax.legend(loc="lower right")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("cumulative fraction")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

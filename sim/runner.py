@@ -64,8 +64,8 @@ class _Run:
         self.spec = spec
         self.progress = progress
         self.recorder = Recorder(progress)
-        self.world = World(spec, self.recorder)
         self.workload: Workload = make_workload(spec)
+        self.world = World(spec, self.recorder, self.workload.registry)
         self.virtual: dict[str, float] = {}
         self.wall: dict[str, float] = {}
         self.cpu: dict[str, float] = {}

@@ -19,6 +19,11 @@ Joining, by ``bootstrap.mode``:
   knowledge with up to ``k`` random peers per non-empty bucket, as if the network had run for a
   while. Cheap (no lookups), so 10,000-node runs spend their time on the workload.
 
+Compute: every node advertises the same simulated hardware (:func:`sim_hardware`: 4 cores, 8 GiB,
+a 24 GiB GPU when its profile has one, its upload rate as bandwidth) so capability records do not
+depend on the machine running the simulation. A workload may install its own operators
+(:meth:`~sim.workloads.base.Workload.registry`); by default nodes run the built-ins.
+
 Ground truth: :meth:`World.true_closest` answers "which alive nodes are really the ``k``
 closest to this key" with numpy over the top 64 bits of every peer key (exact unless two keys
 share those bits, which is checked).
@@ -36,6 +41,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import trio
 
+from ccnp2p.compute.registry import OperatorRegistry
 from ccnp2p.dht.config import DhtConfig
 from ccnp2p.dht.keys import KEY_BITS, peer_key
 from ccnp2p.dht.routing import PeerInfo
@@ -44,6 +50,7 @@ from ccnp2p.net.memory import MemoryNetwork
 from ccnp2p.node import Node
 from ccnp2p.objects.cid import Cid
 from ccnp2p.objects.keys import Identity
+from ccnp2p.sched.capability import Hardware
 from ccnp2p.store.blockstore import Blockstore
 from ccnp2p.store.memblocks import MemBlocks
 from sim.links import IdentifyingHost
@@ -57,6 +64,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REJOIN_FALLBACK_PEERS = 3
+SIM_CPUS = 4
+SIM_MEMORY_BYTES = 8 << 30
+SIM_GPU_MEMORY_BYTES = 24 << 30
+
+RegistryFor = Callable[["SimNode"], OperatorRegistry | None]
+
+
+def sim_hardware(profile: NodeProfile) -> Hardware:
+    """What a simulated machine advertises (independent of the host running the simulation)."""
+    gpu = profile.gpus > 0
+    return Hardware(
+        cpu=SIM_CPUS,
+        memory=SIM_MEMORY_BYTES,
+        gpu="sim-gpu" if gpu else "",
+        gpu_memory=SIM_GPU_MEMORY_BYTES if gpu else 0,
+        bandwidth=int(profile.up_bytes_per_s or 0),
+    )
 
 
 @dataclass(eq=False)
@@ -87,9 +111,13 @@ class SimNode:
 class World:
     """Builds and drives the nodes of one run. Enter :attr:`hub` before :meth:`start`."""
 
-    def __init__(self, spec: ScenarioSpec, recorder: Recorder) -> None:
+    def __init__(
+        self, spec: ScenarioSpec, recorder: Recorder, registry_for: RegistryFor | None = None
+    ) -> None:
         self.spec = spec
         self.recorder = recorder
+        self.registry_for = registry_for
+        self._builtins: OperatorRegistry | None = None
         self.rng = random.Random(f"world:{spec.seed}")
         self.topology = Topology(spec.topology, spec.nodes, spec.seed)
         lat = spec.topology.latency
@@ -218,12 +246,23 @@ class World:
             dht_config=self.dht_config,
             seed=(self.spec.seed * 1_000_003 + sn.index) * 64 + sn.incarnation,
             threaded_io=False,
+            registry=self._registry(sn),
+            hardware=sim_hardware(sn.profile),
+            wall_time=trio.current_time,
         )
         await self._root.start(self._incarnation, sn, sn.node)
         sn.alive = True
         self._alive[sn.index] = True
         if sn.incarnation == 1:
             self.record("node-start", sn.index)
+
+    def _registry(self, sn: SimNode) -> OperatorRegistry:
+        registry = self.registry_for(sn) if self.registry_for is not None else None
+        if registry is not None:
+            return registry
+        if self._builtins is None:  # shared: a registry only maps operator CIDs to code
+            self._builtins = OperatorRegistry.with_builtins(entry_points_too=False)
+        return self._builtins
 
     async def _incarnation(
         self, sn: SimNode, node: Node, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED

@@ -5,13 +5,17 @@ plus this node when it runs the operator. For each: its capability record (``/cc
 and, per input, whether it is among that input's providers. Input sizes come from the inputs'
 file roots; a calc input's size is estimated from its own inputs. Lookups run concurrently and
 a failed one only costs that candidate its details, never the placement.
+
+:attr:`Placer.policy` exists for experiments (``sim/``): ``"random"`` and ``"reader"`` are the
+baselines that affinity placement is measured against. Nodes always run ``"affinity"``.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import trio
 
@@ -28,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MAX_CANDIDATES = 20
 MAX_PREDICT_DEPTH = 4
+
+PlacementPolicy = Literal["affinity", "random", "reader"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +65,16 @@ class Placement:
 
 
 class Placer:
-    def __init__(self, node: Node) -> None:
+    """Ranks executors for a calc.
+
+    ``policy`` orders the ranking: ``"affinity"`` (default) by the cost model; ``"random"`` puts
+    a random feasible candidate first (seeded by calc and peer id); ``"reader"`` puts this node
+    first when it can run the calc. The rest of the ranking stays as fallbacks either way.
+    """
+
+    def __init__(self, node: Node, policy: PlacementPolicy = "affinity") -> None:
         self.node = node
+        self.policy: PlacementPolicy = policy
 
     async def input_holders(self, cid: Cid, depth: int, memo: dict[Cid, set[bytes]]) -> set[bytes]:
         """Who holds an input now, or, for a calc not computed yet, who will compute it."""
@@ -169,4 +183,16 @@ class Placer:
             gpu_memory=res.get("gpu_memory", 0),
             cpu=res.get("cpu", 1),
         )
-        return Placement(calc_cid, op, need, tuple(cands), tuple(rank(need, cands)))
+        ranking = rank(need, cands)
+        return Placement(calc_cid, op, need, tuple(cands), tuple(self._reorder(calc_cid, ranking)))
+
+    def _reorder(self, calc_cid: Cid, ranking: list[Score]) -> list[Score]:
+        first = None
+        if self.policy == "random" and ranking:
+            rng = random.Random(bytes(calc_cid) + self.node.peer_id)
+            first = ranking[rng.randrange(len(ranking))]
+        elif self.policy == "reader":
+            first = next((s for s in ranking if s.peer_id == self.node.peer_id), None)
+        if first is None:
+            return ranking
+        return [first, *(s for s in ranking if s is not first)]

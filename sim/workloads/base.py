@@ -26,6 +26,7 @@ from typing import Any, ClassVar, TypeVar
 
 import trio
 
+from ccnp2p.compute.registry import OperatorRegistry
 from sim.spec import ScenarioSpec, SpecError
 from sim.world import SimNode, World
 
@@ -87,6 +88,10 @@ class Workload:
         self._idle.set()
 
     # -- hooks --------------------------------------------------------------------------------
+
+    def registry(self, sn: SimNode) -> OperatorRegistry | None:
+        """The operators ``sn`` runs (None: the built-ins). Called before each incarnation."""
+        return None
 
     async def setup(self, world: World) -> None:
         """Prepare (publish content...) after the network has joined."""

@@ -56,7 +56,7 @@ def test_bad_files_are_rejected(raw: dict[str, object], match: str) -> None:
 
 def test_unknown_kind_and_workload_keys() -> None:
     with pytest.raises(SpecError, match="unknown scenario kind"):
-        make_workload(parse_scenario({"scenario": {"name": "x", "kind": "placement"}}))
+        make_workload(parse_scenario({"scenario": {"name": "x", "kind": "teleport"}}))
     spec = parse_scenario(
         {"scenario": {"name": "x", "kind": "dht-lookups"}, "workload": {"rate": 1}}
     )
