@@ -11,7 +11,7 @@ fi
 # Reinstall when pyproject.toml changes.
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e "$ROOT[ml,test]"
+    "$VENV/bin/python" -m pip install -q -e "$ROOT[ml,test,sim]"
     touch "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
