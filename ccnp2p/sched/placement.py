@@ -154,6 +154,18 @@ class Placer:
                 nursery.start_soon(input_info, i, cid)
             for peer in peers:
                 nursery.start_soon(cap_info, peer)
+        # The holders of the inputs are candidates too when they run the operator: the
+        # operator's provider records name at most MAX_CANDIDATES peers, so in a big network
+        # the data holders would otherwise often be missing from the ranking.
+        extra = sorted({p for h in holders for p in h} - set(peers) - {node.peer_id} - exclude)
+        if extra:
+            async with trio.open_nursery() as nursery:
+                for peer in extra[:MAX_CANDIDATES]:
+                    nursery.start_soon(cap_info, peer)
+            for peer in extra[:MAX_CANDIDATES]:
+                cap = caps.get(peer)
+                if cap is not None and calc.op in cap.ops:
+                    peers.append(peer)
         cands = []
         for peer in peers:
             if peer in exclude:
