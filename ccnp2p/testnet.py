@@ -177,7 +177,10 @@ def main() -> None:
         print(f"{args.n} daemons running; Ctrl-C stops them all", flush=True)
         try:
             while all(d.proc.poll() is None for d in net.daemons):
-                time.sleep(0.5)
+                try:
+                    net.daemons[0].proc.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    pass
         except KeyboardInterrupt:
             pass
         codes = net.stop()

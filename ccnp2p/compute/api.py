@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
@@ -103,7 +104,7 @@ class RunContext(Protocol):
         ...
 
 
-class OperatorImpl:
+class OperatorImpl(ABC):
     """Base class for installed operator implementations.
 
     Subclasses set ``spec`` and ``impl_id`` and implement :meth:`run` (and usually
@@ -130,6 +131,7 @@ class OperatorImpl:
                 f"not {n_inputs}"
             )
 
+    @abstractmethod
     async def run(
         self,
         inputs: list[InputStream],
@@ -137,7 +139,7 @@ class OperatorImpl:
         out: OutputStream,
         ctx: RunContext,
     ) -> None:
-        raise NotImplementedError  # every implementation defines run()
+        """Read the inputs, write the output; report steps to ``ctx`` if seekable."""
 
 
 RunFn = Callable[[list[InputStream], dict[str, Any], OutputStream, RunContext], Awaitable[None]]

@@ -11,6 +11,7 @@ Chunks are not objects: they are raw blocks (codec raw) addressed by the hash of
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal, Self
 
@@ -26,19 +27,20 @@ FILE_FANOUT: Final = 4096
 BASIS_POINTS: Final = 10_000
 
 
-class NamedObject:
+class NamedObject(ABC):
     """Base of all objects: encode to canonical DAG-CBOR, compute the CID, decode strictly."""
 
     TYPE: ClassVar[str] = ""
     __slots__ = ()
 
+    @abstractmethod
     def fields(self) -> dict[str, Any]:
         """Every field except ``type``/``v`` (and except ``sig`` for signed objects)."""
-        raise NotImplementedError  # each subclass defines its fields
 
     @classmethod
+    @abstractmethod
     def from_fields(cls, data: dict[str, Any]) -> Self:
-        raise NotImplementedError  # each subclass defines its fields
+        """Build the object from its decoded fields (``type``/``v`` removed)."""
 
     def to_data(self) -> dict[str, Any]:
         data = self.fields()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -31,7 +32,9 @@ class Pin:
 class PinSet:
     """Thread-safe pin table in ``store.sqlite`` (WAL mode, one connection under a lock)."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        """``clock`` gives the (wall-clock) creation time stored with each pin."""
+        self._clock = clock
         self._lock = threading.Lock()
         self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -46,7 +49,7 @@ class PinSet:
             self._db.execute(
                 "INSERT INTO pins(cid, kind, created) VALUES (?, ?, ?)"
                 " ON CONFLICT(cid) DO UPDATE SET kind = excluded.kind",
-                (str(cid), kind.value, int(time.time())),
+                (str(cid), kind.value, int(self._clock())),
             )
 
     def remove(self, cid: Cid) -> bool:

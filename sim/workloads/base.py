@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -72,7 +73,7 @@ def parse_params(cls: type[P], values: dict[str, Any]) -> P:
         raise SpecError(f"[workload]: {exc}") from exc
 
 
-class Workload:
+class Workload(ABC):
     """Base class; see the module docstring for the life cycle."""
 
     kind: ClassVar[str] = ""
@@ -93,19 +94,21 @@ class Workload:
         """The operators ``sn`` runs (None: the built-ins). Called before each incarnation."""
         return None
 
-    async def setup(self, world: World) -> None:
-        """Prepare (publish content...) after the network has joined."""
+    async def setup(self, world: World) -> None:  # noqa: B027 - an optional hook
+        """Prepare (publish content...) after the network has joined; nothing by default."""
 
     def churnable(self, world: World) -> list[int]:
         """Nodes churn and random crashes may hit: by default all but the bootstrap seeds."""
         seeds = set(world.seeds)
         return [sn.index for sn in world.nodes if sn.index not in seeds]
 
+    @abstractmethod
     async def run(self, world: World, duration_s: float) -> None:
-        raise NotImplementedError
+        """Drive the measured phase for ``duration_s`` virtual seconds."""
 
+    @abstractmethod
     def summarize(self, world: World) -> dict[str, Any]:
-        raise NotImplementedError
+        """The workload's part of ``summary.json``."""
 
     def plots(self, world: World, out_dir: Path) -> list[Path]:
         return []
