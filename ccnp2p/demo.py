@@ -149,20 +149,10 @@ def _calc(d: Daemon, op: str, inputs: list[str], p: dict[str, Any]) -> str:
 def _where(d: list[Daemon], ids: dict[str, int], steps: dict[str, str]) -> None:
     print("\nwhere each step ran:")
     for i, x in enumerate(d):
-        execs = _executions(x)
+        execs = x.executions()
         for e in execs:
             name = steps.get(e["calc"], e["op"])
             print(f"  {name:<10} on node{i} ({ROLES[i]}), {e['output_bytes']} bytes out")
-
-
-def _executions(d: Daemon) -> list[dict[str, Any]]:
-    import http.client
-
-    host, port = d.api.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    conn.request("GET", "/api/v0/executions")
-    body = json.loads(conn.getresponse().read())
-    return list(body["executions"])
 
 
 def _why(reader: Daemon, ids: dict[str, int], *calcs: str) -> None:

@@ -49,17 +49,11 @@ def _api(d: Daemon) -> http.client.HTTPConnection:
     return http.client.HTTPConnection(host, int(port), timeout=120)
 
 
-def _executions(d: Daemon) -> list[dict[str, Any]]:
-    conn = _api(d)
-    conn.request("GET", "/api/v0/executions")
-    return list(json.loads(conn.getresponse().read())["executions"])
-
-
 def _running_executor(net: Testnet, calc: str, skip: int) -> int | None:
     for i, d in enumerate(net.daemons):
         if i == skip or d.proc.poll() is not None:
             continue
-        if any(e["calc"] == calc and e["running"] for e in _executions(d)):
+        if any(e["calc"] == calc and e["running"] for e in d.executions()):
             return i
     return None
 
@@ -124,7 +118,7 @@ def run_failover(
     for i, d in enumerate(net.daemons):
         if d.proc.poll() is not None:
             continue
-        for e in _executions(d):
+        for e in d.executions():
             if e["calc"] == train_cid and e["resumed_from_step"] is not None:
                 resumed_on, from_step, recomputed = i, e["resumed_from_step"], e["recomputed_steps"]
     expected = trio.run(_expected, model_params, corpus, train)

@@ -6,6 +6,7 @@ daemons started before it (up to three), so the network is connected from the st
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from ccnp2p.store.config import Config
 
@@ -58,6 +60,10 @@ class Daemon:
         conn = http.client.HTTPConnection(host, int(port), timeout=60)
         conn.request("GET", path)
         return conn.getresponse().read()
+
+    def executions(self) -> list[dict[str, Any]]:
+        """What this daemon has executed (``/api/v0/executions``)."""
+        return list(json.loads(self.cli_json_get("/api/v0/executions"))["executions"])
 
 
 class Testnet:

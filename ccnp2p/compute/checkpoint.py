@@ -109,7 +109,7 @@ async def save_checkpoint(
     op_state = await node.ablocks.run(lambda: import_stream(blocks, io.BytesIO(snapshot)).root)
     prefix = None
     if chunks:
-        prefix = await node.ablocks.run(lambda: tree_over(chunks, blocks.put)[0])
+        prefix = await node.ablocks.run(lambda: tree_over(chunks, blocks)[0])
     offset = sum(size for _, size in chunks) + len(tail)
     state = CheckpointState(calc, step, offset, op_state, prefix, bytes(tail), prev)
     data = state.encode()

@@ -343,7 +343,7 @@ class ComputeService:
     async def store_tree(self, chunks: list[tuple[Cid, int]]) -> Cid:
         """Build and store the file tree over ``chunks``; returns its root."""
         blocks = self.node.blocks
-        return await self.node.ablocks.run(lambda: tree_over(chunks, blocks.put)[0])
+        return await self.node.ablocks.run(lambda: tree_over(chunks, blocks)[0])
 
     async def _learned(self, calc: Cid, result: Cid, copy: ResultCopy | None) -> None:
         self.executor.results[calc] = result

@@ -86,11 +86,11 @@ class TreeBuilder:
 
 
 def tree_over(
-    chunks: list[tuple[Cid, int]], put: Callable[[Cid, bytes], object] | None = None
+    chunks: list[tuple[Cid, int]], store: Blockstore | None = None
 ) -> tuple[Cid, list[tuple[Cid, bytes]]]:
     """The file tree over already-stored chunks: its root and its encoded nodes.
 
-    With ``put`` each node is also handed to it as it is built (e.g. ``Blockstore.put``).
+    With ``store`` each node is also stored as it is built (no re-hash: we just made its CID).
     """
     nodes: list[tuple[Cid, bytes]] = []
 
@@ -98,8 +98,8 @@ def tree_over(
         enc = node.encode()
         cid = Cid.for_object(enc)
         nodes.append((cid, enc))
-        if put is not None:
-            put(cid, enc)
+        if store is not None:
+            store.put(cid, enc, verify=False)
         return cid
 
     builder = TreeBuilder(emit)
