@@ -327,8 +327,9 @@ class Node:
             return None
         return await self.get_object(cid, None, hint)
 
-    async def size_hint(self, cid: Cid, depth: int = 0) -> int | None:
-        """Bytes behind ``cid`` if known or estimable (a calc: its inputs' total)."""
+    async def size_hint(self, cid: Cid, depth: int = 0, *, estimate: bool = True) -> int | None:
+        """Bytes behind ``cid`` if known or estimable (a calc not computed yet: its operator's
+        declared output size for its inputs' sizes, :mod:`ccnp2p.objects.sizing`)."""
         try:
             if cid.is_raw:
                 return self.blocks.size_of(cid) if self.blocks.has(cid) else None
@@ -341,15 +342,28 @@ class Node:
             result = self.compute.executor.results.get(cid)
             if result is not None:
                 return await self.size_hint(result, depth + 1)
+            if not estimate:
+                return None
             sizes = [await self.size_hint(c, depth + 1) for c in obj.inputs]
-            return sum(s or 0 for s in sizes)
+            total = sum(s or 0 for s in sizes)
+            try:
+                op = await self.get_object(obj.op, Operator)
+            except CcnError:
+                return total
+            assert isinstance(op, Operator)
+            return op.estimate_output(total, obj.params)
         return None
 
     async def holders(self, cid: Cid) -> set[bytes]:
         """Peers that hold ``cid`` (for a computed calc: its result)."""
         result = self.compute.executor.results.get(cid)
         if result is None and not cid.is_raw:
-            obj = await self.get_object(cid) if self.blocks.has(cid) else None
+            # Fetch the object when we lack it: the providers of a calc's CID hold the calc
+            # *object* (whoever defined it), not its result.
+            try:
+                obj: NamedObject | None = await self.get_object(cid)
+            except CcnError:
+                obj = None
             if isinstance(obj, Calc):
                 result = await self.compute.find_result(cid)
                 if result is None:

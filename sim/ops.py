@@ -30,7 +30,12 @@ class Sift(OperatorImpl):
     """Every ``stride``-th byte of the concatenated inputs (source affinity, streaming)."""
 
     spec: ClassVar[OperatorSpec] = OperatorSpec(
-        name="sift", version="1", affinity="source", min_inputs=1, max_inputs=SIFT_MAX_INPUTS
+        name="sift",
+        version="1",
+        affinity="source",
+        min_inputs=1,
+        max_inputs=SIFT_MAX_INPUTS,
+        output={"div_param": "stride"},
     )
     impl_id: ClassVar[str] = "sim:sift@1"
 

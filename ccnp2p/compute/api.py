@@ -42,6 +42,12 @@ class ParamError(LocalError):
     code = "bad-params"
 
 
+class InputTooLarge(LocalError):
+    """An input is larger than an operator's ``read_all`` limit."""
+
+    code = "input-too-large"
+
+
 @dataclass(frozen=True, slots=True)
 class OperatorSpec:
     """What an implementation declares about itself (copied into its operator object)."""
@@ -58,6 +64,7 @@ class OperatorSpec:
     min_inputs: int = 1
     max_inputs: int = 1
     checkpoint_every: int = 0  # steps between checkpoints (seekable operators)
+    output: dict[str, int | str] = field(default_factory=dict)  # see ccnp2p.objects.sizing
 
 
 class InputStream(Protocol):

@@ -236,7 +236,7 @@ class Executor:
         try:
             async with self._slots:
                 for cid in job.calc.inputs:
-                    size = await self.node.size_hint(cid)
+                    size = await self.node.size_hint(cid, estimate=False)
                     inputs.append(StreamInput(self.node.read(cid, hint=hint), size))
                 await impl.run(list(inputs), dict(job.calc.params), live, ctx)
                 result = await live.finish()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from ccnp2p.errors import LocalError
+from ccnp2p.compute.api import InputTooLarge
 
 
 class StreamInput:
@@ -54,13 +54,13 @@ class StreamInput:
 
     async def read_all(self, limit: int) -> bytes:
         if self._size is not None and self._size > limit:
-            raise LocalError(f"input of {self._size} bytes exceeds the limit of {limit}")
+            raise InputTooLarge(f"input of {self._size} bytes exceeds the limit of {limit}")
         parts: list[bytes] = []
         got = 0
         while piece := await self.read():
             got += len(piece)
             if got > limit:
-                raise LocalError(f"input exceeds the limit of {limit} bytes")
+                raise InputTooLarge(f"input exceeds the limit of {limit} bytes")
             parts.append(piece)
         return b"".join(parts)
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import trio
 
-from ccnp2p.compute.api import OperatorImpl, Resume
-from ccnp2p.errors import LocalError
+from ccnp2p.compute.api import InputTooLarge, OperatorImpl, Resume
 
 
 class BytesInput:
@@ -35,7 +34,7 @@ class BytesInput:
 
     async def read_all(self, limit: int) -> bytes:
         if len(self._data) - self._pos > limit:
-            raise LocalError(f"input larger than {limit} bytes")
+            raise InputTooLarge(f"input larger than {limit} bytes")
         return await self.read(len(self._data))
 
 

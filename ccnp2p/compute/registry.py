@@ -43,6 +43,7 @@ def operator_object(impl: OperatorImpl, author: Identity = BUILTIN_AUTHOR) -> Op
         deterministic=spec.deterministic,
         commutative=spec.commutative,
         author_share=spec.author_share,
+        output=dict(spec.output),
     )
     return op.signed_by(author)
 

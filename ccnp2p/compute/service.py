@@ -36,7 +36,7 @@ from ccnp2p.compute.protocol import (
 )
 from ccnp2p.compute.registry import OperatorRegistry
 from ccnp2p.dht.namespaces import ckpt_key, exec_key, result_key
-from ccnp2p.errors import CcnError, RemoteError, UnknownOperator
+from ccnp2p.errors import CcnError, NotFound, RemoteError, UnknownOperator
 from ccnp2p.net.errors import NetworkError
 from ccnp2p.objects.cid import Cid
 from ccnp2p.objects.keys import PublicKey
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CAPABILITY_REFRESH_S: Final = 600.0
+ANNOUNCE_RETRY_S: Final = 5.0
 MAX_FAILOVERS: Final = 8
 MAX_CALCS_TRACKED: Final = 1024
 
@@ -78,15 +79,24 @@ class ComputeService:
         self.checkpoints: dict[Cid, list[CheckpointNote]] = {}
         self.failovers: deque[Failover] = deque(maxlen=1000)
         self._placements: dict[Cid, Placement] = {}
+        self.published: CapabilityRecord | None = None
         node.network.set_handler(PROTOCOL_ID, self.server.handle)
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.executor.run)
             task_status.started()
+            retry = ANNOUNCE_RETRY_S
             while True:
-                await self.announce()
-                await trio.sleep(CAPABILITY_REFRESH_S)
+                if await self.announce():
+                    retry = ANNOUNCE_RETRY_S
+                    await trio.sleep(CAPABILITY_REFRESH_S)
+                else:
+                    # Announced before the routing table knew the record's closest peers (a
+                    # node that just joined): a reader would find no capability record and
+                    # rank us on guesses. Try again soon, backing off.
+                    await trio.sleep(retry)
+                    retry = min(retry * 2, CAPABILITY_REFRESH_S)
 
     # -- capability ----------------------------------------------------------------------------
 
@@ -96,6 +106,13 @@ class ComputeService:
         except UnknownOperator:
             return False
         return True
+
+    def ranked_capability(self) -> CapabilityRecord:
+        """What placement ranks this node by: the record it published, as every other peer
+        sees it. Its live load would count the very execution that is placing its own inputs
+        (it waits for them, it does not compete with them) and would rank us on fresher data
+        than the others, pushing steps off the node that holds their parent's data."""
+        return self.published if self.published is not None else self.capability()
 
     def capability(self) -> CapabilityRecord:
         load = self.executor.load() * 1000 // max(self.hardware.cpu, 1)
@@ -108,20 +125,29 @@ class ComputeService:
             seq=self._cap_seq,
         )
 
-    async def announce(self) -> None:
-        """Publish the capability record and provide every operator CID we run."""
+    async def announce(self) -> bool:
+        """Publish the capability record and provide every operator CID we run.
+
+        Returns whether the record reached enough peers: at least one, and half of the ``k``
+        closest (or of the whole routing table while it is smaller than that).
+        """
         from ccnp2p.dht.namespaces import cap_key
 
         self._cap_seq += 1
         node = self.node
         for op in self.registry.operators():
             await node.ablocks.put(op.cid, op.encode(), verify=False)
+        took = 0
         try:
-            await node.dht.put_value(cap_key(node.peer_id), self.capability().encode())
+            record = self.capability()
+            self.published = record
+            took = await node.dht.put_value(cap_key(node.peer_id), record.encode())
         except CcnError as exc:
             log.info("capability not published: %s", exc)
         for op in self.registry.operators():
             await node.provide(op.cid)
+        want = max(1, min(node.dht.config.k, len(node.dht.table)) // 2)
+        return took >= want
 
     # -- executor side -------------------------------------------------------------------------
 
@@ -195,9 +221,21 @@ class ComputeService:
     async def _open(self, calc: Cid, offset: int) -> AsyncIterator[bytes]:
         result = await self.find_result(calc)
         if result is not None:
-            async for piece in self.node.open_reader(result, offset):
-                yield piece
-            return
+            pos = offset
+            try:
+                async for piece in self.node.open_reader(result, offset):
+                    pos += len(piece)
+                    yield piece
+                return
+            except (NotFound, NetworkError) as exc:
+                # Nobody serves the cached result any more (its holders died or collected it):
+                # the calc CID still names the computation, so compute it again, from where
+                # we are when its output is deterministic.
+                if pos > offset and not await self._deterministic(calc):
+                    raise
+                log.warning("result %s of %s unavailable (%s): recomputing", result, calc, exc)
+                self.executor.results.pop(calc, None)
+                offset = pos
         live = self.executor.running.get(calc)
         if live is not None:
             async for piece in read_live(live, offset):
@@ -205,6 +243,13 @@ class ComputeService:
             return
         async for piece in self._read_with_failover(calc, offset):
             yield piece
+
+    async def _deterministic(self, calc: Cid) -> bool:
+        obj = await self.node.get_object(calc, Calc)
+        assert isinstance(obj, Calc)
+        op = await self.node.get_object(obj.op, Operator)
+        assert isinstance(op, Operator)
+        return op.deterministic
 
     async def _read_with_failover(self, calc: Cid, offset: int) -> AsyncIterator[bytes]:
         """Read from a live executor, or contract one; when an executor dies, resume on the next

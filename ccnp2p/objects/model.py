@@ -21,6 +21,7 @@ from ccnp2p.objects.cid import Cid
 from ccnp2p.objects.fields import check, cid_list, int_list, nonneg, opt, req, str_map_int
 from ccnp2p.objects.keys import Identity, PublicKey
 from ccnp2p.objects.signing import signing_bytes
+from ccnp2p.objects.sizing import check_output_model, estimate_output
 
 OBJECT_VERSION: Final = 1
 FILE_FANOUT: Final = 4096
@@ -221,6 +222,7 @@ class Operator(SignedObject):
     deterministic: bool = True
     commutative: bool = False
     author_share: int = 0
+    output: dict[str, int | str] = field(default_factory=dict)
     sig: bytes = b""
 
     def __post_init__(self) -> None:
@@ -229,6 +231,7 @@ class Operator(SignedObject):
             raise DecodeError("operator: affinity must be 'source' or 'result'")
         if not 0 <= self.author_share <= BASIS_POINTS:
             raise DecodeError("operator: author_share must be 0..10000 basis points")
+        check_output_model(self.output)
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -244,6 +247,7 @@ class Operator(SignedObject):
             "deterministic": self.deterministic,
             "commutative": self.commutative,
             "author_share": self.author_share,
+            **({"output": dict(self.output)} if self.output else {}),
         }
 
     @classmethod
@@ -264,8 +268,13 @@ class Operator(SignedObject):
             deterministic=req(data, "deterministic", bool),
             commutative=opt(data, "commutative", bool, False),
             author_share=req(data, "author_share", int),
+            output=_output_model(data),
             sig=req(data, "sig", bytes),
         )
+
+    def estimate_output(self, input_bytes: int, params: dict[str, Any]) -> int:
+        """Expected output bytes for ``input_bytes`` of input, from the declared ``output``."""
+        return estimate_output(self.output, input_bytes, params)
 
     def __hash__(self) -> int:
         return hash(self.encode())
@@ -344,3 +353,10 @@ def decode_object(data: bytes, expect: type[NamedObject] | None = None) -> Named
     if set(value) - known:
         raise DecodeError(f"{typ}: unknown fields {sorted(set(value) - known)}")
     return obj
+
+
+def _output_model(data: dict[str, Any]) -> dict[str, int | str]:
+    raw = opt(data, "output", dict, {})
+    if not all(isinstance(k, str) and isinstance(v, int | str) for k, v in raw.items()):
+        raise DecodeError("operator: output must map names to integers or names")
+    return dict(raw)

@@ -100,7 +100,11 @@ class Tokenize(BuiltinOperator):
     A model for it needs ``vocab >= 256 + len(vocab)``.
     """
 
-    spec: ClassVar[OperatorSpec] = OperatorSpec(name="tokenize", version="1")
+    spec: ClassVar[OperatorSpec] = OperatorSpec(
+        name="tokenize",
+        version="1",
+        output={"per_mille": 4000},  # an I32 id per byte at most
+    )
     impl_id: ClassVar[str] = "builtin:tokenize@1"
     code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 

@@ -115,7 +115,11 @@ class Reduce(BuiltinOperator):
     ``I64`` (the number of rows). Float sums accumulate in float64, one block at a time.
     """
 
-    spec: ClassVar[OperatorSpec] = OperatorSpec(name="reduce", version="1")
+    spec: ClassVar[OperatorSpec] = OperatorSpec(
+        name="reduce",
+        version="1",
+        output={"bytes": 64},  # one row
+    )
     impl_id: ClassVar[str] = "builtin:reduce@1"
     code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 

@@ -37,8 +37,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from ccnp2p.compute.api import InputStream
-from ccnp2p.errors import DecodeError, LocalError
+from ccnp2p.compute.api import InputStream, InputTooLarge
+from ccnp2p.errors import DecodeError
 
 DTYPES: Final[dict[str, np.dtype[Any]]] = {
     "F64": np.dtype("<f8"),
@@ -198,7 +198,7 @@ async def read_safetensors(stream: InputStream, *, max_bytes: int = MAX_BLOB_BYT
     """
     try:
         data = await stream.read_all(max_bytes)
-    except LocalError as exc:  # read_all's "larger than limit"
+    except InputTooLarge as exc:
         raise DecodeError(f"safetensors input too large: {exc}") from exc
     return decode_safetensors(data, max_bytes=max_bytes)
 

@@ -85,7 +85,9 @@ class Slice(BuiltinOperator):
     read and dropped, since inputs cannot seek; reading stops as soon as the slice is complete.
     """
 
-    spec: ClassVar[OperatorSpec] = OperatorSpec(name="slice", version="1")
+    spec: ClassVar[OperatorSpec] = OperatorSpec(
+        name="slice", version="1", output={"max_param": "length"}
+    )
     impl_id: ClassVar[str] = "builtin:slice@1"
     code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
@@ -126,7 +128,11 @@ class Grep(BuiltinOperator):
     are output exactly as they are in the input.
     """
 
-    spec: ClassVar[OperatorSpec] = OperatorSpec(name="grep", version="1")
+    spec: ClassVar[OperatorSpec] = OperatorSpec(
+        name="grep",
+        version="1",
+        output={"per_mille": 100},  # a guess: a tenth of the lines
+    )
     impl_id: ClassVar[str] = "builtin:grep@1"
     code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 
@@ -166,7 +172,9 @@ class LineCount(BuiltinOperator):
     ``len(data.split(b"\\n"))`` minus a trailing empty piece); empty input has 0 lines.
     """
 
-    spec: ClassVar[OperatorSpec] = OperatorSpec(name="line_count", version="1")
+    spec: ClassVar[OperatorSpec] = OperatorSpec(
+        name="line_count", version="1", output={"bytes": 16}
+    )
     impl_id: ClassVar[str] = "builtin:line_count@1"
     code_modules: ClassVar[tuple[str, ...]] = _CODE_MODULES
 

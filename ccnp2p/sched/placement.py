@@ -24,7 +24,16 @@ from ccnp2p.errors import CcnError
 from ccnp2p.objects.cid import Cid
 from ccnp2p.objects.model import Calc, Operator, decode_object
 from ccnp2p.objects.records import CapabilityRecord
-from ccnp2p.sched.scoring import DEFAULT_BANDWIDTH, Candidate, Need, Score, rank
+from ccnp2p.sched.scoring import (
+    DEFAULT_BANDWIDTH,
+    Candidate,
+    Need,
+    Score,
+    converge,
+    link_s,
+    produce_cost,
+    rank,
+)
 
 if TYPE_CHECKING:
     from ccnp2p.node import Node
@@ -34,6 +43,19 @@ MAX_CANDIDATES = 20
 MAX_PREDICT_DEPTH = 4
 
 PlacementPolicy = Literal["affinity", "random", "reader"]
+
+
+@dataclass(frozen=True, slots=True)
+class InputInfo:
+    """What placement knows of one input: its (expected) size, who holds it now, and, for a
+    calc not computed anywhere yet, the placement predicted for it."""
+
+    size: int
+    holders: frozenset[bytes]
+    plan: Placement | None = None
+
+
+Memo = dict[Cid, "InputInfo"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +74,7 @@ class Placement:
             "operator": f"{self.op.name}@{self.op.version}",
             "affinity": self.op.affinity,
             "input_bytes": list(self.need.input_bytes),
+            "output_bytes_expected": self.need.output_bytes,
             "needs": {"memory": self.need.memory, "gpu_memory": self.need.gpu_memory},
             "ranking": [
                 {
@@ -76,34 +99,38 @@ class Placer:
         self.node = node
         self.policy: PlacementPolicy = policy
 
-    async def input_holders(self, cid: Cid, depth: int, memo: dict[Cid, set[bytes]]) -> set[bytes]:
-        """Who holds an input now, or, for a calc not computed yet, who will compute it."""
+    async def input_info(self, cid: Cid, depth: int, memo: Memo) -> InputInfo:
+        """Size and holders of an input; for a calc not computed yet, its own placement."""
         node = self.node
         holders = await node.holders(cid)
         if holders or cid.is_raw:
-            return holders
+            return InputInfo((await node.size_hint(cid)) or 0, frozenset(holders))
         if cid in memo:
             return memo[cid]
-        memo[cid] = set()  # guards against cycles while predicting
+        memo[cid] = InputInfo(0, frozenset())  # guards against cycles while predicting
         try:
             obj = await node.get_object(cid)
-            if not isinstance(obj, Calc):
-                return set()
-            live = await node.compute.live_executor(cid)
-            if live is not None:
-                memo[cid] = {live}
-            elif depth < MAX_PREDICT_DEPTH:
-                op = await node.get_object(obj.op, Operator)
-                assert isinstance(op, Operator)
-                sub = await self.place(cid, obj, op, depth=depth + 1, memo=memo)
-                memo[cid] = {sub.ranking[0].peer_id} if sub.ranking else set()
+            if isinstance(obj, Calc):
+                size = (await node.size_hint(cid)) or 0
+                live = await node.compute.live_executor(cid)
+                if live is not None:
+                    memo[cid] = InputInfo(size, frozenset({live}))
+                elif depth < MAX_PREDICT_DEPTH:
+                    op = await node.get_object(obj.op, Operator)
+                    assert isinstance(op, Operator)
+                    sub = await self.place(cid, obj, op, depth=depth + 1, memo=memo)
+                    memo[cid] = InputInfo(sub.need.output_bytes, frozenset(), sub)
+                else:
+                    memo[cid] = InputInfo(size, frozenset())
+            else:
+                memo[cid] = InputInfo((await node.size_hint(cid)) or 0, frozenset())
         except CcnError:
-            return set()
+            return InputInfo(0, frozenset())
         return memo[cid]
 
     async def capability(self, peer: bytes) -> CapabilityRecord | None:
         if peer == self.node.peer_id:
-            return self.node.compute.capability()
+            return self.node.compute.ranked_capability()
         try:
             value = await self.node.dht.get_value(cap_key(peer))
             rec = decode_object(value, CapabilityRecord)
@@ -119,14 +146,18 @@ class Placer:
         op: Operator,
         *,
         depth: int = 0,
-        memo: dict[Cid, set[bytes]] | None = None,
+        memo: Memo | None = None,
         exclude: frozenset[bytes] = frozenset(),
     ) -> Placement:
         """Rank candidates for ``calc``.
 
-        An input that is a calc not computed anywhere yet is assumed to end up where its own
-        placement puts it (predicted recursively, up to :data:`MAX_PREDICT_DEPTH` levels), so
-        a DAG is placed as a whole: a step lands where its biggest inputs will be produced.
+        An input that is a calc not computed anywhere yet is placed first (recursively, up to
+        :data:`MAX_PREDICT_DEPTH` levels); each candidate for ``calc`` is then charged the
+        cheapest way to produce that input and bring its expected output to it. Over a tree of
+        calcs this is the exact dynamic programme for the cheapest assignment of every step
+        (each step's executor, placing its own inputs the same way, picks the same peers), so a
+        DAG is placed as a whole: a step that shrinks its data stays next to it, one that does
+        not moves to where its output is needed.
         """
         node = self.node
         memo = {} if memo is None else memo
@@ -138,31 +169,33 @@ class Placer:
             # stored the object (they defined a calc with it): capability records tell them apart.
             if info.peer_id not in peers and info.peer_id != node.peer_id:
                 peers.append(info.peer_id)
-        sizes = [0] * len(calc.inputs)
-        holders: list[set[bytes]] = [set() for _ in calc.inputs]
+        inputs: list[InputInfo] = [InputInfo(0, frozenset()) for _ in calc.inputs]
         caps: dict[bytes, CapabilityRecord | None] = {}
 
-        async def input_info(i: int, cid: Cid) -> None:
-            sizes[i] = (await node.size_hint(cid)) or 0
-            holders[i] = await self.input_holders(cid, depth, memo)
+        async def one_input(i: int, cid: Cid) -> None:
+            inputs[i] = await self.input_info(cid, depth, memo)
 
         async def cap_info(peer: bytes) -> None:
             caps[peer] = await self.capability(peer)
 
         async with trio.open_nursery() as nursery:
             for i, cid in enumerate(calc.inputs):
-                nursery.start_soon(input_info, i, cid)
+                nursery.start_soon(one_input, i, cid)
             for peer in peers:
                 nursery.start_soon(cap_info, peer)
-        # The holders of the inputs are candidates too when they run the operator: the
-        # operator's provider records name at most MAX_CANDIDATES peers, so in a big network
-        # the data holders would otherwise often be missing from the ranking.
-        extra = sorted({p for h in holders for p in h} - set(peers) - {node.peer_id} - exclude)
+        # The holders of the inputs (and the peers predicted to compute them) are candidates
+        # too when they run the operator: the operator's provider records name at most
+        # MAX_CANDIDATES peers, so in a big network they would otherwise often be missing.
+        near = {p for got in inputs for p in got.holders}
+        for got in inputs:
+            if got.plan is not None and got.plan.ranking:
+                near.add(got.plan.ranking[0].peer_id)
+        extra = sorted(near - set(peers) - {node.peer_id} - exclude)[:MAX_CANDIDATES]
         if extra:
             async with trio.open_nursery() as nursery:
-                for peer in extra[:MAX_CANDIDATES]:
+                for peer in extra:
                     nursery.start_soon(cap_info, peer)
-            for peer in extra[:MAX_CANDIDATES]:
+            for peer in extra:
                 cap = caps.get(peer)
                 if cap is not None and calc.op in cap.ops:
                     peers.append(peer)
@@ -174,26 +207,35 @@ class Placer:
             if cap is not None and calc.op not in cap.ops and peer != node.peer_id:
                 continue  # stale provider record: it no longer runs the operator
             hw = cap.hardware if cap is not None else {}
+            bandwidth = float(cap.bandwidth) if cap and cap.bandwidth else DEFAULT_BANDWIDTH
+            up_s, up_bytes = _upstream(inputs, peer, bandwidth)
             cands.append(
                 Candidate(
                     peer_id=peer,
-                    holds=tuple(peer in h for h in holders),
+                    holds=tuple(peer in i.holders or i.plan is not None for i in inputs),
                     cpu=hw.get("cpu", 1),
                     memory=hw.get("memory", 0),
                     gpu_memory=hw.get("gpu_memory", 0),
-                    bandwidth=float(cap.bandwidth) if cap and cap.bandwidth else DEFAULT_BANDWIDTH,
+                    bandwidth=bandwidth,
                     load=cap.load if cap else 0,
                     price=cap.price if cap else 0,
                     is_self=peer == node.peer_id,
+                    upstream_s=up_s,
+                    upstream_bytes=up_bytes,
                 )
             )
         res = op.resources
+        sizes = tuple(i.size for i in inputs)
+        own = node.compute.ranked_capability()
         need = Need(
             affinity=op.affinity,
-            input_bytes=tuple(sizes),
+            input_bytes=sizes,
             memory=res.get("memory", 0),
             gpu_memory=res.get("gpu_memory", 0),
             cpu=res.get("cpu", 1),
+            output_bytes=op.estimate_output(sum(sizes), calc.params),
+            reader_bandwidth=float(own.bandwidth) if own.bandwidth else DEFAULT_BANDWIDTH,
+            source_bandwidth=tuple(_fastest(i.holders, caps) for i in inputs),
         )
         ranking = rank(need, cands)
         return Placement(calc_cid, op, need, tuple(cands), tuple(self._reorder(calc_cid, ranking)))
@@ -208,3 +250,39 @@ class Placer:
         if first is None:
             return ranking
         return [first, *(s for s in ranking if s is not first)]
+
+
+def _upstream(inputs: list[InputInfo], peer: bytes, bandwidth: float) -> tuple[float, int]:
+    """Seconds and bytes of producing the not-yet-computed calc inputs for a step on ``peer``:
+    per input, the cheapest of its candidates' production cost plus moving its expected output
+    from there to ``peer`` (nothing to move when it is ``peer`` itself)."""
+    total_s, total_bytes = 0.0, 0
+    for info in inputs:
+        plan = info.plan
+        if plan is None or not plan.ranking:
+            continue
+        # What the executor on ``peer`` will choose when it places this input itself, with
+        # ``peer`` as the reader: the same ranking rule (scoring.converge), so prediction and
+        # execution agree.
+        bw = {c.peer_id: c.bandwidth for c in plan.candidates}
+        options: list[tuple[float, float, bytes]] = []
+        moved: list[float] = []
+        for s in plan.ranking:
+            made_s, made_bytes = produce_cost(s)
+            cost_s = made_s
+            if s.peer_id != peer:
+                there = bw.get(s.peer_id, DEFAULT_BANDWIDTH)
+                cost_s += link_s(info.size, there, bandwidth)
+                made_bytes += info.size
+            options.append((cost_s, made_s + s.terms.get("serve_s", 0.0), s.peer_id))
+            moved.append(made_bytes)
+        pick = converge(options)
+        total_s += options[pick][0]
+        total_bytes += int(moved[pick])
+    return total_s, total_bytes
+
+
+def _fastest(holders: frozenset[bytes], caps: dict[bytes, CapabilityRecord | None]) -> float:
+    """The bandwidth of an input's fastest holder whose capability record we have (0: none)."""
+    known = [float(c.bandwidth) for p in holders if (c := caps.get(p)) is not None and c.bandwidth]
+    return max(known, default=0.0)

@@ -94,7 +94,13 @@ class ManyReaders(Workload):
         p = self.params
         pool = [sn.index for sn in world.nodes if sn.index not in set(world.seeds)]
         for rnd in range(p.rounds):
-            readers = sorted(self.rng.sample([i for i in pool if i not in pub.holders], p.readers))
+            # Readers hold no copy of the input *now*: with stride 1 the result has the input's
+            # bytes (the same CID), so last round's readers hold it, and a reader holding the
+            # input rightly computes locally rather than wait for someone else's stream.
+            free = [i for i in pool if i not in pub.holders and not self._holds(world, i, pub.root)]
+            if len(free) < p.readers:
+                raise ValueError(f"round {rnd}: fewer than {p.readers} nodes without the input")
+            readers = sorted(self.rng.sample(free, p.readers))
             cid = await self._define(world, world.nodes[readers[0]], rnd)
             if cid is None:
                 continue
@@ -110,6 +116,11 @@ class ManyReaders(Workload):
                 )
             )
             world.record("executions", value=float(self.executions[-1]), detail=f"round {rnd}")
+
+    @staticmethod
+    def _holds(world: World, index: int, root: Cid) -> bool:
+        node = world.nodes[index].node
+        return node is not None and node.holds(root)
 
     async def _define(self, world: World, definer: SimNode, rnd: int) -> Cid | None:
         """The round's calc, defined on ``definer`` (one of the readers)."""

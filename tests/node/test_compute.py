@@ -101,6 +101,26 @@ async def test_ten_concurrent_readers_one_execution(
         assert sum(executions(nodes)) == 1, str(executions(nodes))
 
 
+async def test_cached_result_whose_holders_died_is_computed_again(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    data = corpus(50_000, 4)
+    async with memory_nodes(tmp_path, 4) as nodes:
+        src = await nodes[0].add_bytes(data)
+        await nodes[2].add_bytes(data)  # a second holder of the input
+        calc = await nodes[1].calc("upper", [src.root])
+        # A read from an offset does not copy the result: only its executor holds it.
+        assert await collect(nodes[1].read(calc, 10)) == data.upper()[10:]
+        (executor,) = [n for n in nodes if n.compute.executor.executions]
+        assert executor in (nodes[0], nodes[2])
+        await trio.sleep(10)  # the executor publishes its result record after the last byte
+        executor.network.hub.crash(executor.peer_id)  # type: ignore[attr-defined]
+        # The result record still names the result, but nobody serves it: compute it again.
+        assert await nodes[3].compute.find_result(calc) is not None
+        assert await collect(nodes[3].read(calc)) == data.upper()
+        assert sum(executions(nodes)) == 2
+
+
 async def test_unknown_operator_and_hash_mismatch(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -8,9 +8,8 @@ from typing import Any
 
 import trio
 
-from ccnp2p.compute.api import OperatorImpl, Resume
+from ccnp2p.compute.api import InputTooLarge, OperatorImpl, Resume
 from ccnp2p.compute.local import BytesInput, CollectOutput, RecordingContext
-from ccnp2p.errors import LocalError
 
 MODEL: dict[str, int] = {
     "seed": 7,
@@ -55,7 +54,7 @@ class ChunkyInput(BytesInput):
         while part := await self.read(65536):
             total += len(part)
             if total > limit:
-                raise LocalError(f"input larger than {limit} bytes")
+                raise InputTooLarge(f"input larger than {limit} bytes")
             parts.append(part)
         return b"".join(parts)
 

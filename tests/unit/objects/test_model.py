@@ -39,6 +39,14 @@ def signed_examples() -> list[SignedObject]:
     return [
         Content(owner=A, name="corpus", target=C1, terms={"owner": 7000}, created=5),
         Operator(name="concat", version="1", impl="builtin:concat", code_hash=b"h" * 32, author=A),
+        Operator(
+            name="sift",
+            version="1",
+            impl="sim:sift",
+            code_hash=b"h" * 32,
+            author=A,
+            output={"div_param": "stride", "per_mille": 1000},
+        ),
         ResultRecord(calc=C2, result=C1, executor=A, seq=3),
         CheckpointRecord(calc=C2, step=10, offset=100, state=C2, executor=A, seq=1),
         ExecutorRecord(calc=C2, executor=A, lease_until=99),
