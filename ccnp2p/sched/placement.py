@@ -1,10 +1,13 @@
 """Find and rank the peers that could run a calc (DHT lookups + :mod:`ccnp2p.sched.scoring`).
 
-Candidates are the providers of the operator CID (every node provides the operators it runs)
-plus this node when it runs the operator. For each: its capability record (``/ccn/cap/<peer>``)
-and, per input, whether it is among that input's providers. Input sizes come from the inputs'
-file roots; a calc input's size is estimated from its own inputs. Lookups run concurrently and
-a failed one only costs that candidate its details, never the placement.
+Candidates are the providers of the operator CID (every node provides the operators it runs),
+this node when it runs the operator, and the inputs' holders that run it. For each: its
+capability record (``/ccn/cap/<peer>``) and, per input, whether it is among that input's
+providers. Input sizes come from the inputs' file roots; a calc input not computed yet is placed
+first (recursively) and its size is its operator's declared output estimate
+(:mod:`ccnp2p.objects.sizing`), so the whole DAG is placed by one dynamic programme (see
+:meth:`Placer.place`). Lookups run concurrently and a failed one only costs that candidate its
+details, never the placement.
 
 :attr:`Placer.policy` exists for experiments (``sim/``): ``"random"`` and ``"reader"`` are the
 baselines that affinity placement is measured against. Nodes always run ``"affinity"``.
