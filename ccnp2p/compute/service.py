@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 
 CAPABILITY_REFRESH_S: Final = 600.0
 ANNOUNCE_RETRY_S: Final = 5.0
+PEER_WAIT_S: Final = 1.0
 MAX_FAILOVERS: Final = 8
 MAX_CALCS_TRACKED: Final = 1024
 
@@ -86,6 +87,10 @@ class ComputeService:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.executor.run)
             task_status.started()
+            if not self.registry.operators():
+                return  # a node that runs no operators has nothing to announce
+            while not len(self.node.dht.table):
+                await trio.sleep(PEER_WAIT_S)  # nobody to announce to yet
             retry = ANNOUNCE_RETRY_S
             while True:
                 if await self.announce():

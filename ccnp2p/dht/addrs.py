@@ -16,7 +16,9 @@ from ccnp2p.dht.routing import MAX_ADDRS_PER_PEER, PeerInfo
 from ccnp2p.dht.wire import ConnectionType, WirePeer
 
 logger = logging.getLogger(__name__)
-_CACHE_ENTRIES = 8192
+# Above the number of peers a simulated network has (10,000 nodes): a smaller LRU thrashes,
+# every answer missing the cache and parsing twenty multiaddrs again.
+_CACHE_ENTRIES = 1 << 16
 
 
 @functools.lru_cache(maxsize=_CACHE_ENTRIES)
@@ -40,10 +42,12 @@ def addr_from_bytes(raw: bytes) -> str | None:
     return text or None
 
 
+@functools.lru_cache(maxsize=_CACHE_ENTRIES)
 def peer_to_wire(
     info: PeerInfo, connection: ConnectionType = ConnectionType.NOT_CONNECTED
 ) -> WirePeer:
-    """Our view of a peer, as sent in ``closerPeers`` / ``providerPeers``."""
+    """Our view of a peer, as sent in ``closerPeers`` / ``providerPeers`` (both immutable,
+    so one wire form serves every answer that names the peer)."""
     addrs = tuple(b for b in (addr_to_bytes(a) for a in info.addrs) if b is not None)
     return WirePeer(info.peer_id, addrs, connection)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ccnp2p.compute.registry import OperatorRegistry
 from ccnp2p.dht.keys import kad_key
 from ccnp2p.errors import CcnError
 from sim import plots
@@ -46,6 +47,13 @@ class DhtLookups(Workload):
         self.params = parse_params(LookupParams, spec.workload)
         self.outcomes: list[LookupOutcome] = []
         self.failures = 0
+        self.empty = OperatorRegistry([])
+
+    def registry(self, sn: SimNode) -> OperatorRegistry:
+        # DHT lookups only: nodes run no operators, so they publish no capability or operator
+        # provider records (a 10,000-node network announcing 12 built-ins each at once would
+        # measure those announcements, not the lookups).
+        return self.empty
 
     async def run(self, world: World, duration_s: float) -> None:
         rate = self.params.lookups_per_node_per_min * len(world.nodes) / 60.0

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import trio
 
+from ccnp2p.compute.registry import OperatorRegistry
 from ccnp2p.errors import CcnError
 from ccnp2p.objects.cid import Cid
 from sim import plots
@@ -62,6 +63,10 @@ class FetchChurn(Workload):
         self.failures: Counter[str] = Counter()
         self.corrupt = 0
         self.bytes_fetched = 0
+        self.empty = OperatorRegistry([])
+
+    def registry(self, sn: SimNode) -> OperatorRegistry:
+        return self.empty  # content only: keep operator announcements out of the DHT
 
     async def setup(self, world: World) -> None:
         p = self.params
