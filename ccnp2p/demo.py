@@ -156,15 +156,21 @@ def _where(d: list[Daemon], ids: dict[str, int], steps: dict[str, str]) -> None:
 
 
 def _why(reader: Daemon, ids: dict[str, int], *calcs: str) -> None:
-    print("\nwhy (the reader's placement scores; lower cost wins):")
+    print("\nwhy (placement scores as node2 ranks each step now, with itself as the reader;")
+    print("a step's inputs are placed by that step's executor, with itself as the reader: a")
+    print("step whose output outweighs its input, like tokenize, goes where it is consumed):")
     for cid in calcs:
         info = json.loads(reader.cli("stat", "--explain", cid))
-        print(f"  {info['operator']} ({info['affinity']} affinity), inputs {info['input_bytes']}")
+        print(
+            f"  {info['operator']} ({info['affinity']} affinity), inputs {info['input_bytes']},"
+            f" output ~{info['output_bytes_expected']}"
+        )
         for r in info["ranking"][:3]:
             print(
                 f"    node{ids.get(r['peer'], '?')}: cost {r['cost']:.4f} s = "
                 f"transfer {r['transfer_s']:.4f} + compute {r['compute_s']:.4f} "
-                f"+ load {r['load_s']:.4f}  (bytes moved {int(r['bytes_moved'])})"
+                f"+ load {r['load_s']:.4f} + deliver {r['deliver_s']:.4f}"
+                f"  (bytes moved {int(r['bytes_moved'])})"
             )
 
 
