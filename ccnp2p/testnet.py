@@ -12,7 +12,9 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import Any
 
 from ccnp2p.store.config import Config
 
+LOG_LINES = 2000  # the newest lines of each daemon's output are kept
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
 
@@ -32,7 +35,8 @@ class Daemon:
     proc: subprocess.Popen[bytes]
     addr: str = ""
     api: str = ""
-    log: list[str] = field(default_factory=list)
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
+    drain: threading.Thread | None = None
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "CCNP2P_REPO": str(self.repo)}
@@ -146,6 +150,10 @@ class Testnet:
                 elif line.startswith("API server listening on "):
                     d.api = line.split()[-1]
                 elif line == "daemon is ready":
+                    # Keep reading its output: a daemon whose stdout pipe fills up (64 KiB of
+                    # log lines nobody reads) blocks on its next log write, API and all.
+                    d.drain = threading.Thread(target=_drain, args=(d, fd, buf), daemon=True)
+                    d.drain.start()
                     return
         raise RuntimeError(f"daemon {d.index} did not start:\n" + "\n".join(d.log))
 
@@ -161,10 +169,25 @@ class Testnet:
             except subprocess.TimeoutExpired:
                 d.proc.kill()
                 codes.append(d.proc.wait())
+            if d.drain is not None:
+                d.drain.join(timeout=STOP_TIMEOUT_S)  # EOF once the process has exited
             if d.proc.stdout is not None:
                 d.proc.stdout.close()
         self.daemons = []
         return codes
+
+
+def _drain(d: Daemon, fd: int, buf: bytes) -> None:
+    """Read a daemon's output until it exits, keeping the newest lines in ``d.log``."""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            return
+        if not chunk:
+            return
+        *lines, buf = (buf + chunk).split(b"\n")
+        d.log.extend(raw.decode(errors="replace") for raw in lines)
 
 
 def main() -> None:
