@@ -84,7 +84,8 @@ def best_assignment(dag: Dag, nodes: int) -> tuple[int, tuple[int, ...]]:
     count = nodes**n
     if count > MAX_ASSIGNMENTS:
         raise ValueError(f"{count} assignments: too many to enumerate")
-    best_cost, best_row = -1, ()
+    best_cost = -1
+    best_row: tuple[int, ...] = ()
     for start in range(0, count, CHUNK_ROWS):
         idx = np.arange(start, min(start + CHUNK_ROWS, count), dtype=np.int64)
         assigns = np.stack(np.unravel_index(idx, (nodes,) * n), axis=1)
@@ -132,10 +133,10 @@ def random_dag(
     holders: list[frozenset[int]] = []
     calcs = []
     for i in range(n):
-        room = SIFT_MAX_INPUTS - len(children[i])
+        slots = SIFT_MAX_INPUTS - len(children[i])
         want = rng.randint(1, 2) if not children[i] else rng.randint(0, 1)
         files = []
-        for _ in range(min(want, room)):
+        for _ in range(min(want, slots)):
             files.append(len(sizes))
             sizes.append(rng.choice(list(file_sizes)))
             holders.append(frozenset(rng.sample(others, rng.randint(1, max_holders))))

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ccnp2p.econ.trust import TRUST_ONE_PPM, Edge, compute_trust
+from ccnp2p.econ.rules import TRUST_ONE_PPM
+from ccnp2p.econ.trust import Edge, compute_trust
 
 HONEST = 20
 BOTS = 200

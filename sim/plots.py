@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +127,7 @@ def bars(
     return path
 
 
-def cdfs(path: Path, series: dict[str, Sequence[float]], title: str, xlabel: str) -> Path:
+def cdfs(path: Path, series: Mapping[str, Sequence[float]], title: str, xlabel: str) -> Path:
     """Several empirical CDFs on one axis, one per named series."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)

@@ -107,13 +107,9 @@ class ManyReaders(Workload):
             await self._read_together(world, rnd, cid, readers)
             execs = executors_of(world, cid)
             self.executors.append(tuple(execs))
+            nodes = [n for i in execs if (n := world.nodes[i].node) is not None]
             self.executions.append(
-                sum(
-                    1
-                    for i in execs
-                    for h in world.nodes[i].node.compute.executor.history  # type: ignore[union-attr]
-                    if h.calc == cid
-                )
+                sum(h.calc == cid for n in nodes for h in n.compute.executor.history)
             )
             world.record("executions", value=float(self.executions[-1]), detail=f"round {rnd}")
 

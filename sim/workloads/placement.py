@@ -217,15 +217,15 @@ class PlacementWorkload(Workload):
         per: dict[str, Any] = {}
         for pol in p.policies:
             mine = [r for r in self.reads if r.policy == pol]
-            data = sum(r.input_bytes_moved + r.output_bytes_moved for r in mine)
+            moved = sum(r.input_bytes_moved + r.output_bytes_moved for r in mine)
             per[pol] = {
                 "reads": len(mine),
                 "ok": sum(r.ok for r in mine),
                 "input_bytes_moved": sum(r.input_bytes_moved for r in mine),
                 "output_bytes_moved": sum(r.output_bytes_moved for r in mine),
-                "data_bytes_moved": data,
-                "data_bytes_moved_nominal": round(data * self.scale),
-                "data_gib_moved_nominal": rounded(data * self.scale / GIB),
+                "data_bytes_moved": moved,
+                "data_bytes_moved_nominal": round(moved * self.scale),
+                "data_gib_moved_nominal": rounded(moved * self.scale / GIB),
                 "wire_bytes": sum(r.wire_bytes for r in mine),
                 "executor_held_inputs_fraction": fraction(
                     sum(r.held_inputs for r in mine), len(mine)
