@@ -86,6 +86,7 @@ class ComputeService:
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.executor.run)
+            await self.store_operators()  # local data: calcs can name them before we have peers
             task_status.started()
             if not self.registry.operators():
                 return  # a node that runs no operators has nothing to announce
@@ -130,6 +131,11 @@ class ComputeService:
             seq=self._cap_seq,
         )
 
+    async def store_operators(self) -> None:
+        """Keep the objects of the operators we run in our blockstore (peers fetch them)."""
+        for op in self.registry.operators():
+            await self.node.ablocks.put(op.cid, op.encode(), verify=False)
+
     async def announce(self) -> bool:
         """Publish the capability record and provide every operator CID we run.
 
@@ -140,8 +146,7 @@ class ComputeService:
 
         self._cap_seq += 1
         node = self.node
-        for op in self.registry.operators():
-            await node.ablocks.put(op.cid, op.encode(), verify=False)
+        await self.store_operators()
         took = 0
         try:
             record = self.capability()

@@ -125,6 +125,16 @@ def test_clean_shutdown_on_sigterm(tmp_path: Path) -> None:
     assert not (repo / "api").exists()
 
 
+def test_a_lone_daemon_defines_and_computes_calcs(tmp_path: Path) -> None:
+    # No peers, so nothing is announced; its operators must still be nameable in calcs.
+    with Testnet(tmp_path / "alone", 1) as lone:
+        d = lone.daemons[0]
+        (tmp_path / "abc.txt").write_bytes(b"a\nb\nc\n")
+        src = d.cli("put", str(tmp_path / "abc.txt")).decode().strip()
+        calc = d.cli("calc", "line_count", src).decode().strip()
+        assert d.cli("get", calc) == b"3\n"
+
+
 def test_calc_through_the_cli(net: Testnet, tmp_path: Path) -> None:
     text = b"".join(b"line %d of the corpus\n" % i for i in range(5000))
     src = tmp_path / "corpus.txt"
