@@ -357,19 +357,25 @@ class Node:
     async def holders(self, cid: Cid) -> set[bytes]:
         """Peers that hold ``cid`` (for a computed calc: its result)."""
         result = self.compute.executor.results.get(cid)
+        found: set[bytes] | None = None
         if result is None and not cid.is_raw:
-            # Fetch the object when we lack it: the providers of a calc's CID hold the calc
-            # *object* (whoever defined it), not its result.
+            # The providers of a calc's CID hold the calc *object* (whoever defined it), not its
+            # result, so look at the object first; when we lack it, the one provider lookup
+            # both fetches it and, for a file, answers the question.
+            if not self.blocks.has(cid):
+                found = {p.peer_id for p in await self.find_providers(cid)}
             try:
-                obj: NamedObject | None = await self.get_object(cid)
+                obj: NamedObject | None = await self.get_object(cid, None, tuple(found or ()))
             except CcnError:
                 obj = None
             if isinstance(obj, Calc):
                 result = await self.compute.find_result(cid)
                 if result is None:
                     return set()  # not computed anywhere yet: its bytes are nowhere
+                found = None
         target = result if result is not None else cid
-        found = {p.peer_id for p in await self.find_providers(target)}
+        if found is None:
+            found = {p.peer_id for p in await self.find_providers(target)}
         found.discard(self.peer_id)
         if self.holds(target):
             found.add(self.peer_id)

@@ -45,6 +45,11 @@ def cdf(
         ax.legend(loc="lower right")
     else:
         ax.text(0.5, 0.5, "no data", ha="center", transform=ax.transAxes)
+    return _save_cdf(plt, fig, ax, path, title, xlabel)
+
+
+def _save_cdf(plt: Any, fig: Any, ax: Any, path: Path, title: str, xlabel: str) -> Path:
+    """Label a CDF axis the one way every plot here does, and write the figure."""
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("cumulative fraction")
@@ -138,12 +143,4 @@ def cdfs(path: Path, series: Mapping[str, Sequence[float]], title: str, xlabel: 
             ax.step(xs, ys, where="post", label=f"{name} (n={xs.size})")
     if any(len(v) for v in series.values()):
         ax.legend(loc="lower right")
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("cumulative fraction")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save_cdf(plt, fig, ax, path, title, xlabel)

@@ -36,6 +36,7 @@ from ccnp2p.sched.scoring import (
     link_s,
     produce_cost,
     rank,
+    shared_cost,
 )
 
 if TYPE_CHECKING:
@@ -113,20 +114,15 @@ class Placer:
         memo[cid] = InputInfo(0, frozenset())  # guards against cycles while predicting
         try:
             obj = await node.get_object(cid)
-            if isinstance(obj, Calc):
+            live = await node.compute.live_executor(cid) if isinstance(obj, Calc) else None
+            if isinstance(obj, Calc) and live is None and depth < MAX_PREDICT_DEPTH:
+                op = await node.get_object(obj.op, Operator)
+                assert isinstance(op, Operator)
+                sub = await self.place(cid, obj, op, depth=depth + 1, memo=memo)
+                memo[cid] = InputInfo(sub.need.output_bytes, frozenset(), sub)
+            else:  # being computed by ``live``, too deep to predict, or not a calc
                 size = (await node.size_hint(cid)) or 0
-                live = await node.compute.live_executor(cid)
-                if live is not None:
-                    memo[cid] = InputInfo(size, frozenset({live}))
-                elif depth < MAX_PREDICT_DEPTH:
-                    op = await node.get_object(obj.op, Operator)
-                    assert isinstance(op, Operator)
-                    sub = await self.place(cid, obj, op, depth=depth + 1, memo=memo)
-                    memo[cid] = InputInfo(sub.need.output_bytes, frozenset(), sub)
-                else:
-                    memo[cid] = InputInfo(size, frozenset())
-            else:
-                memo[cid] = InputInfo((await node.size_hint(cid)) or 0, frozenset())
+                memo[cid] = InputInfo(size, frozenset({live}) if live is not None else frozenset())
         except CcnError:
             return InputInfo(0, frozenset())
         return memo[cid]
@@ -277,7 +273,7 @@ def _upstream(inputs: list[InputInfo], peer: bytes, bandwidth: float) -> tuple[f
                 there = bw.get(s.peer_id, DEFAULT_BANDWIDTH)
                 cost_s += link_s(info.size, there, bandwidth)
                 made_bytes += info.size
-            options.append((cost_s, made_s + s.terms.get("serve_s", 0.0), s.peer_id))
+            options.append((cost_s, shared_cost(s), s.peer_id))
             moved.append(made_bytes)
         pick = converge(options)
         total_s += options[pick][0]
